@@ -35,7 +35,12 @@ impl<R: BufRead> LdifReader<R> {
 
     /// The next entry, `Ok(None)` at the end of the input.
     pub fn next_record(&mut self) -> Result<Option<Record>, LdifError> {
-        let _ = (&mut self.reader, &self.policy, Origin { path: self.path.clone(), line: 0 }, Value::Text(String::new()));
+        let _ = (
+            &mut self.reader,
+            &self.policy,
+            Origin { path: self.path.clone(), line: 0 },
+            Value::Text(String::new()),
+        );
         todo!("streaming LDIF parser")
     }
 }

@@ -1,5 +1,6 @@
 //! Sources: each reads a whole export into records, or fails; nothing is planned from a partial read.
 
+pub mod directory;
 pub mod ldif;
 
 use std::fmt;
@@ -50,10 +51,7 @@ pub struct Record {
 impl Record {
     /// All values of an attribute (name compared case-insensitively, options ignored).
     pub fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Value> + use<'a, 'n> {
-        self.attrs
-            .iter()
-            .filter(move |(n, _)| attr_base(n).eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.attrs.iter().filter(move |(n, _)| attr_base(n).eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// The first text value of an attribute.
@@ -62,9 +60,7 @@ impl Record {
     }
 
     pub fn has_value_ci(&self, name: &str, wanted: &str) -> bool {
-        self.values(name)
-            .filter_map(Value::as_text)
-            .any(|v| v.eq_ignore_ascii_case(wanted))
+        self.values(name).filter_map(Value::as_text).any(|v| v.eq_ignore_ascii_case(wanted))
     }
 }
 

@@ -1,0 +1,150 @@
+//! The config file as written: every key optional where a default exists, nothing checked yet.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub source: RawSource,
+    #[serde(default)]
+    pub target: RawTarget,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub mapping: RawMapping,
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawSource {
+    pub kind: Option<String>,
+    pub path: Option<PathBuf>,
+    /// Directory `:<` file URLs in LDIF may point into; absent = URL values refused.
+    pub allow_url_dir: Option<PathBuf>,
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub page_size: Option<u32>,
+    pub filter: Option<String>,
+    /// Directory interpretation (LDIF, LDAP).
+    pub group_classes: Option<Vec<String>>,
+    pub member_attributes: Option<Vec<String>>,
+    pub user_name_attributes: Option<Vec<String>>,
+    pub key_attributes: Option<Vec<String>>,
+    pub group_name_attribute: Option<String>,
+    /// CSV: the column listing a user's groups, and its separator.
+    pub groups_column: Option<String>,
+    pub groups_separator: Option<String>,
+    pub delimiter: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawTarget {
+    pub url: Option<String>,
+    pub profile: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    /// When the bearer token was issued (`YYYY-MM-DD`); it expires six months later.
+    pub token_issued: Option<String>,
+    /// When the bearer token expires (`YYYY-MM-DD`); overrides `token_issued`.
+    pub token_expires: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub concurrency: Option<u32>,
+    pub rate_limit: Option<f64>,
+    pub timeout_secs: Option<u64>,
+    pub adoption: Option<String>,
+    pub on_missing: Option<String>,
+    pub user_types: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawState {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawSchedule {
+    pub cron: Option<String>,
+    pub watch: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
+}
+
+/// One attribute rule: exactly one of `value`, `from`, `expr`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawRule {
+    pub value: Option<String>,
+    pub from: Option<FromAttrs>,
+    pub expr: Option<String>,
+}
+
+/// `from = "mail"` or `from = ["mail", "userPrincipalName"]` (first present wins).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FromAttrs {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl FromAttrs {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            FromAttrs::One(s) => vec![s.clone()],
+            FromAttrs::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawMapping {
+    /// Target attribute (`userName`, `name.givenName`, `userType`, …) → rule. Replaces the default
+    /// rule of that attribute; the others keep their defaults.
+    #[serde(default)]
+    pub user: BTreeMap<String, RawRule>,
+    /// Members of a source group get fixed values.
+    #[serde(default)]
+    pub group_assignments: Vec<RawAssignment>,
+    /// Group → role rules.
+    #[serde(default)]
+    pub roles: Vec<RawRoleRule>,
+    /// Users whose mapped `active` is false are deprovisioned: a CEL expression over the user.
+    pub active: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawAssignment {
+    pub group: Option<String>,
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawRoleRule {
+    pub group: Option<String>,
+    pub role: Option<String>,
+    pub user_type: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawPolicy {
+    /// `userType` → `deactivate` | `delete` for users that left the source.
+    pub deprovision: Option<BTreeMap<String, String>>,
+    pub default_deprovision: Option<String>,
+    pub delete_groups: Option<bool>,
+    pub max_deprovision: Option<u64>,
+    pub max_deprovision_percent: Option<f64>,
+    pub min_deprovision: Option<u64>,
+    pub grace_runs: Option<u32>,
+    pub grace_hours: Option<u64>,
+    pub membership_chunk: Option<usize>,
+    pub protected_roles: Option<Vec<String>>,
+}

@@ -1,0 +1,405 @@
+//! Pure validation: `RawConfig` → `Config`, collecting every problem with its key.
+
+use super::raw::*;
+use crate::mapping::Mapping;
+use crate::reconcile::policy::{Deprovision, Grace, Policy, Threshold};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key (`target.url`), empty for the file as a whole.
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in a config, reported together.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    pub fn one(key: &str, message: impl Into<String>) -> Self {
+        ConfigErrors(vec![ConfigError { key: key.to_owned(), message: message.into() }])
+    }
+    pub fn push(&mut self, key: &str, message: impl Into<String>) {
+        self.0.push(ConfigError { key: key.to_owned(), message: message.into() });
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        write!(f, "invalid config ({n} problem{}):", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            if e.key.is_empty() {
+                write!(f, "\n  {}", e.message)?;
+            } else {
+                write!(f, "\n  {}: {}", e.key, e.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Ldif,
+    Csv,
+    Json,
+    Scim,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    NinjaOne,
+    Generic,
+    EntraCompat,
+}
+
+/// How directory entries are read as users and groups (SPEC §2 defaults).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryRules {
+    pub group_classes: Vec<String>,
+    pub member_attributes: Vec<String>,
+    pub user_name_attributes: Vec<String>,
+    pub key_attributes: Vec<String>,
+    pub group_name_attribute: String,
+}
+
+impl Default for DirectoryRules {
+    fn default() -> Self {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
+        DirectoryRules {
+            group_classes: v(&["groupOfNames", "groupOfUniqueNames", "posixGroup", "group"]),
+            member_attributes: v(&["member", "uniqueMember", "memberUid"]),
+            user_name_attributes: v(&["mail", "userPrincipalName"]),
+            key_attributes: v(&["entryUUID", "nsUniqueId", "objectGUID"]),
+            group_name_attribute: "cn".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    pub path: Option<PathBuf>,
+    pub allow_url_dir: Option<PathBuf>,
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub page_size: u32,
+    pub filter: Option<String>,
+    pub directory: DirectoryRules,
+    pub groups_column: String,
+    pub groups_separator: String,
+    pub delimiter: u8,
+}
+
+#[derive(Clone, Debug)]
+pub struct TargetConfig {
+    pub url: Option<String>,
+    pub profile: Profile,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    /// Token expiry, seconds since the epoch.
+    pub token_expires: Option<i64>,
+    pub ca_file: Option<PathBuf>,
+    pub concurrency: u32,
+    pub rate_limit: Option<f64>,
+    pub timeout_secs: u64,
+    pub adopt: bool,
+    pub recreate_missing: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub target: TargetConfig,
+    pub state_path: PathBuf,
+    pub cron: String,
+    pub watch: bool,
+    pub metrics_listen: Option<SocketAddr>,
+    pub mapping: Mapping,
+    /// The planner policy; `now` is set per run.
+    pub policy: Policy,
+    /// Problems that do not stop scimsync but that an administrator should see.
+    pub warnings: Vec<String>,
+}
+
+fn resolve(base: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+/// Whether a URL's host is loopback (plain `http` is allowed only there).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or("");
+    let host = if let Some(stripped) = host_port.strip_prefix('[') {
+        stripped.split(']').next().unwrap_or("")
+    } else {
+        host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn check_url(errors: &mut ConfigErrors, key: &str, url: &str) {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        errors.push(key, format!("{url:?} is not an http(s) URL"));
+    } else if lower.starts_with("http://") && !is_loopback_url(url) {
+        errors.push(
+            key,
+            "plain http is allowed only for loopback hosts: use https (the token would travel in clear)",
+        );
+    }
+}
+
+/// Validates a raw config. `base` resolves relative paths (the config file's directory).
+pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let mut warnings = Vec::new();
+
+    let s = raw.source;
+    let kind = match s.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("ldif") | None => SourceKind::Ldif,
+        Some("csv") => SourceKind::Csv,
+        Some("json") => SourceKind::Json,
+        Some("scim") => SourceKind::Scim,
+        Some("ldap") => {
+            errors.push(
+                "source.kind",
+                "\"ldap\" is not supported yet: export with slapcat or ldapsearch and use kind = \"ldif\"",
+            );
+            SourceKind::Ldif
+        }
+        Some(other) => {
+            errors.push("source.kind", format!("unknown source kind {other:?}: use ldif, csv, json or scim"));
+            SourceKind::Ldif
+        }
+    };
+    let path = s.path.map(|p| resolve(base, p));
+    match kind {
+        SourceKind::Scim => match &s.url {
+            None => errors.push("source.url", "required for kind = \"scim\""),
+            Some(u) => check_url(&mut errors, "source.url", u),
+        },
+        _ if path.is_none() => errors.push("source.path", "required for file sources: the export to read"),
+        _ => {}
+    }
+    let page_size = s.page_size.unwrap_or(500);
+    if page_size == 0 || page_size > 10_000 {
+        errors.push("source.page_size", "must be between 1 and 10000");
+    }
+    let mut directory = DirectoryRules::default();
+    macro_rules! set_list {
+        ($field:ident, $key:literal) => {
+            if let Some(v) = s.$field {
+                if v.is_empty() {
+                    errors.push($key, "must not be empty");
+                }
+                directory.$field = v;
+            }
+        };
+    }
+    set_list!(group_classes, "source.group_classes");
+    set_list!(member_attributes, "source.member_attributes");
+    set_list!(user_name_attributes, "source.user_name_attributes");
+    set_list!(key_attributes, "source.key_attributes");
+    if let Some(g) = s.group_name_attribute {
+        directory.group_name_attribute = g;
+    }
+    let delimiter = match s.delimiter.as_deref() {
+        None => b',',
+        Some(d) if d.len() == 1 => d.as_bytes()[0],
+        Some("\\t") | Some("tab") => b'\t',
+        Some(_) => {
+            errors.push("source.delimiter", "must be a single ASCII character (or \"tab\")");
+            b','
+        }
+    };
+    let source = SourceConfig {
+        kind,
+        path,
+        allow_url_dir: s.allow_url_dir.map(|p| resolve(base, p)),
+        url: s.url,
+        token_file: s.token_file.map(|p| resolve(base, p)),
+        page_size,
+        filter: s.filter,
+        directory,
+        groups_column: s.groups_column.unwrap_or_else(|| "groups".into()),
+        groups_separator: s.groups_separator.unwrap_or_else(|| ";".into()),
+        delimiter,
+    };
+
+    let t = raw.target;
+    let profile = match t.profile.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("ninjaone") | None => Profile::NinjaOne,
+        Some("generic") => Profile::Generic,
+        Some("entra-compat") => Profile::EntraCompat,
+        Some(other) => {
+            errors.push(
+                "target.profile",
+                format!("unknown profile {other:?}: use ninjaone, generic or entra-compat"),
+            );
+            Profile::NinjaOne
+        }
+    };
+    if let Some(u) = &t.url {
+        check_url(&mut errors, "target.url", u);
+    }
+    let mut token_expires = None;
+    if let Some(d) = &t.token_expires {
+        match parse_date(d) {
+            Some(d) => token_expires = Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp()),
+            None => errors.push("target.token_expires", format!("{d:?} is not a date: write YYYY-MM-DD")),
+        }
+    } else if let Some(d) = &t.token_issued {
+        match parse_date(d).and_then(|d| d.checked_add_months(chrono::Months::new(6))) {
+            Some(d) => token_expires = Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp()),
+            None => errors.push("target.token_issued", format!("{d:?} is not a date: write YYYY-MM-DD")),
+        }
+    }
+    let concurrency = t.concurrency.unwrap_or(4);
+    if !(1..=64).contains(&concurrency) {
+        errors.push("target.concurrency", "must be between 1 and 64");
+    }
+    if let Some(r) = t.rate_limit {
+        if !(r > 0.0 && r.is_finite()) {
+            errors.push("target.rate_limit", "must be a positive number of requests per second");
+        }
+    }
+    let adopt = match t.adoption.as_deref() {
+        None | Some("auto") => true,
+        Some("never") => false,
+        Some(o) => {
+            errors.push("target.adoption", format!("{o:?}: use \"auto\" or \"never\""));
+            true
+        }
+    };
+    let recreate_missing = match t.on_missing.as_deref() {
+        None | Some("report") => false,
+        Some("recreate") => true,
+        Some(o) => {
+            errors.push("target.on_missing", format!("{o:?}: use \"report\" or \"recreate\""));
+            false
+        }
+    };
+    let user_types = t.user_types.clone().unwrap_or_else(|| vec!["technician".into(), "endUser".into()]);
+    let target = TargetConfig {
+        url: t.url,
+        profile,
+        token_file: t.token_file.map(|p| resolve(base, p)),
+        token_env: t.token_env,
+        token_expires,
+        ca_file: t.ca_file.map(|p| resolve(base, p)),
+        concurrency,
+        rate_limit: t.rate_limit,
+        timeout_secs: t.timeout_secs.unwrap_or(30),
+        adopt,
+        recreate_missing,
+    };
+
+    let state_path = resolve(base, raw.state.path.unwrap_or_else(|| "/var/lib/scimsync/state.db".into()));
+    let cron = raw.schedule.cron.unwrap_or_else(|| "0 */15 * * * *".into());
+    let fields = cron.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        errors.push(
+            "schedule.cron",
+            format!("{cron:?} has {fields} fields: write 6 (with seconds), e.g. \"0 */15 * * * *\""),
+        );
+    }
+    let metrics_listen = match raw.metrics.listen {
+        None => None,
+        Some(l) => match l.parse::<SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Some(a),
+            Ok(_) => {
+                errors.push("metrics.listen", "must be a loopback address (127.0.0.1:PORT or [::1]:PORT): the endpoint has no authentication");
+                None
+            }
+            Err(_) => {
+                errors.push("metrics.listen", format!("{l:?} is not an address: write 127.0.0.1:9464"));
+                None
+            }
+        },
+    };
+
+    let policy = validate_policy(raw.policy, &mut errors);
+    let mapping = match Mapping::compile(&raw.mapping, profile, kind, &user_types) {
+        Ok((m, w)) => {
+            warnings.extend(w);
+            Some(m)
+        }
+        Err(es) => {
+            errors.0.extend(es.0);
+            None
+        }
+    };
+    match mapping {
+        Some(mapping) if errors.is_empty() => Ok(Config {
+            source,
+            target,
+            state_path,
+            cron,
+            watch: raw.schedule.watch.unwrap_or(true),
+            metrics_listen,
+            mapping,
+            policy,
+            warnings,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn parse_deprovision(errors: &mut ConfigErrors, key: &str, v: &str) -> Deprovision {
+    match v {
+        "deactivate" => Deprovision::Deactivate,
+        "delete" => Deprovision::Delete,
+        o => {
+            errors.push(key, format!("{o:?}: use \"deactivate\" or \"delete\""));
+            Deprovision::Deactivate
+        }
+    }
+}
+
+fn validate_policy(p: RawPolicy, errors: &mut ConfigErrors) -> Policy {
+    let mut policy = Policy::default();
+    for (user_type, action) in p.deprovision.unwrap_or_default() {
+        let d = parse_deprovision(errors, &format!("policy.deprovision.{user_type}"), &action);
+        policy.deprovision.insert(user_type, d);
+    }
+    if let Some(d) = p.default_deprovision {
+        policy.default_deprovision = parse_deprovision(errors, "policy.default_deprovision", &d);
+    }
+    policy.delete_groups = p.delete_groups.unwrap_or(true);
+    let d = Threshold::default();
+    policy.threshold = Threshold {
+        max_users: p.max_deprovision.unwrap_or(d.max_users),
+        max_percent: p.max_deprovision_percent.unwrap_or(d.max_percent),
+        min_users: p.min_deprovision.unwrap_or(d.min_users),
+    };
+    if !(0.0..=100.0).contains(&policy.threshold.max_percent) {
+        errors.push("policy.max_deprovision_percent", "must be between 0 and 100");
+    }
+    policy.grace = Grace { runs: p.grace_runs.unwrap_or(0), hours: p.grace_hours.unwrap_or(0) };
+    let chunk = p.membership_chunk.unwrap_or(100);
+    if !(1..=1000).contains(&chunk) {
+        errors.push("policy.membership_chunk", "must be between 1 and 1000");
+    }
+    policy.membership_chunk = chunk;
+    policy.protected_roles = p.protected_roles.unwrap_or_default().into_iter().collect();
+    policy
+}

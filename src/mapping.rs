@@ -1,0 +1,390 @@
+//! Mapping: source user → desired user through `value` / `from` / `expr` (CEL) rules, group
+//! assignments, group → role rules and the target profile's rules (SPEC §3, §4).
+
+use crate::config::{ConfigErrors, Profile, RawMapping, RawRule, SourceKind};
+use crate::model::{Attr, DesiredGroup, DesiredState, DesiredUser, Skip};
+use crate::reconcile::desired;
+use crate::source::directory::{SourceDirectory, SourceUser};
+use crate::source::Value;
+use cel::{Context, Env, Program};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The ninjaone user type every user falls back to.
+pub const END_USER: &str = "endUser";
+
+#[derive(Clone, Debug)]
+enum Rule {
+    Value(String),
+    /// Source attributes, first present wins; `$key` and `$dn` name the source key and DN.
+    From(Vec<String>),
+    Expr {
+        source: String,
+        program: Arc<Program>,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Assignment {
+    group: String,
+    set: Vec<(Attr, String)>,
+}
+
+#[derive(Clone, Debug)]
+struct RoleRule {
+    group: String,
+    role: String,
+    user_type: Option<String>,
+}
+
+/// A compiled mapping: CEL programs are compiled once, at config load.
+#[derive(Clone)]
+pub struct Mapping {
+    env: Arc<Env>,
+    rules: BTreeMap<Attr, Rule>,
+    assignments: Vec<Assignment>,
+    roles: Vec<RoleRule>,
+    active: Option<(String, Arc<Program>)>,
+    profile: Profile,
+    user_types: Vec<String>,
+}
+
+fn defaults(kind: SourceKind) -> Vec<(Attr, &'static [&'static str])> {
+    match kind {
+        SourceKind::Ldif => vec![
+            (Attr::UserName, &["mail", "userPrincipalName"][..]),
+            (Attr::GivenName, &["givenName"]),
+            (Attr::FamilyName, &["sn"]),
+            (Attr::DisplayName, &["displayName", "cn"]),
+            (Attr::Title, &["title"]),
+            (Attr::WorkEmail, &["mail"]),
+            (Attr::WorkPhone, &["telephoneNumber"]),
+            (Attr::MobilePhone, &["mobile"]),
+            (Attr::ExternalId, &["$key"]),
+        ],
+        SourceKind::Csv => vec![
+            (Attr::UserName, &["userName", "email", "mail"][..]),
+            (Attr::GivenName, &["givenName", "firstName", "first_name"]),
+            (Attr::FamilyName, &["familyName", "sn", "lastName", "last_name"]),
+            (Attr::DisplayName, &["displayName"]),
+            (Attr::Title, &["title"]),
+            (Attr::WorkEmail, &["email", "mail"]),
+            (Attr::WorkPhone, &["phone", "telephoneNumber"]),
+            (Attr::MobilePhone, &["mobile"]),
+            (Attr::ExternalId, &["$key"]),
+            (Attr::UserType, &["userType"]),
+            (Attr::OrganizationId, &["organizationId"]),
+        ],
+        SourceKind::Json | SourceKind::Scim => vec![
+            (Attr::UserName, &["userName"][..]),
+            (Attr::GivenName, &["name.givenName"]),
+            (Attr::FamilyName, &["name.familyName"]),
+            (Attr::DisplayName, &["displayName"]),
+            (Attr::Title, &["title"]),
+            (Attr::WorkEmail, &["emails.work", "emails.primary", "emails.value"]),
+            (Attr::WorkPhone, &["phoneNumbers.work"]),
+            (Attr::MobilePhone, &["phoneNumbers.mobile"]),
+            (Attr::ExternalId, &["$key"]),
+            (
+                Attr::UserType,
+                &["urn:ietf:params:scim:schemas:extension:ninjaone:2.0:user:usertype", "userType"],
+            ),
+            (
+                Attr::OrganizationId,
+                &["urn:ietf:params:scim:schemas:extension:ninjaone:2.0:user:organizationid"],
+            ),
+        ],
+    }
+}
+
+fn new_env() -> Arc<Env> {
+    let mut env = Env::stdlib();
+    env.add_extension(cel::extensions::strings).expect("the strings extension registers once");
+    Arc::new(env)
+}
+
+fn compile_expr(env: &Env, key: &str, source: &str, errors: &mut ConfigErrors) -> Option<Arc<Program>> {
+    match env.compile(source) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            errors.push(key, format!("invalid CEL expression: {}", e.to_string().trim()));
+            None
+        }
+    }
+}
+
+impl Mapping {
+    /// Compiles the mapping section; returns warnings (for example phone rules under ninjaone).
+    pub fn compile(
+        raw: &RawMapping,
+        profile: Profile,
+        kind: SourceKind,
+        user_types: &[String],
+    ) -> Result<(Mapping, Vec<String>), ConfigErrors> {
+        let env = new_env();
+        let mut errors = ConfigErrors::default();
+        let mut warnings = Vec::new();
+        let mut rules: BTreeMap<Attr, Rule> = defaults(kind)
+            .into_iter()
+            .map(|(a, from)| (a, Rule::From(from.iter().map(|s| s.to_string()).collect())))
+            .collect();
+        for (name, rule) in &raw.user {
+            let key = format!("mapping.user.{name:?}");
+            let Some(attr) = Attr::parse(name) else {
+                let known: Vec<_> = Attr::ALL.iter().map(|a| a.name()).collect();
+                errors.push(&key, format!("unknown target attribute: use one of {}", known.join(", ")));
+                continue;
+            };
+            if let Some(r) = compile_rule(&env, &key, rule, &mut errors) {
+                rules.insert(attr, r);
+            }
+            if profile == Profile::NinjaOne && attr.is_phone() {
+                warnings.push(format!(
+                    "{key}: phone numbers are never sent to a ninjaone target; this rule is ignored"
+                ));
+            }
+        }
+        let mut assignments = Vec::new();
+        for (i, a) in raw.group_assignments.iter().enumerate() {
+            let key = format!("mapping.group_assignments[{i}]");
+            let Some(group) = a.group.clone() else {
+                errors.push(
+                    &format!("{key}.group"),
+                    "required: the source group whose members get these values",
+                );
+                continue;
+            };
+            let mut set = Vec::new();
+            for (name, v) in &a.set {
+                match Attr::parse(name) {
+                    Some(attr) => set.push((attr, v.clone())),
+                    None => errors.push(&format!("{key}.set.{name}"), "unknown target attribute"),
+                }
+            }
+            assignments.push(Assignment { group, set });
+        }
+        let mut roles = Vec::new();
+        for (i, r) in raw.roles.iter().enumerate() {
+            let key = format!("mapping.roles[{i}]");
+            match (&r.group, &r.role) {
+                (Some(g), Some(role)) => {
+                    if let Some(t) = &r.user_type {
+                        if profile == Profile::NinjaOne && !user_types.contains(t) {
+                            errors.push(
+                                &format!("{key}.user_type"),
+                                format!("{t:?} is not one of {user_types:?}"),
+                            );
+                        }
+                    }
+                    roles.push(RoleRule {
+                        group: g.clone(),
+                        role: role.clone(),
+                        user_type: r.user_type.clone(),
+                    })
+                }
+                _ => errors.push(&key, "needs both `group` and `role`"),
+            }
+        }
+        let active = raw
+            .active
+            .as_ref()
+            .and_then(|src| compile_expr(&env, "mapping.active", src, &mut errors).map(|p| (src.clone(), p)));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mapping =
+            Mapping { env, rules, assignments, roles, active, profile, user_types: user_types.to_vec() };
+        Ok((mapping, warnings))
+    }
+
+    /// Maps a whole source read into the desired state.
+    pub fn map_directory(&self, dir: SourceDirectory) -> DesiredState {
+        let root = Context::with_env(self.env.clone());
+        let mut users = Vec::with_capacity(dir.users.len());
+        let mut skipped = dir.skipped;
+        let mut warnings = Vec::new();
+        let mut no_type = 0u64;
+        for su in &dir.users {
+            match self.map_user(&root, su, &mut warnings, &mut no_type) {
+                Ok(u) => users.push(u),
+                Err(reason) => skipped.push(Skip {
+                    origin: su.record.origin.to_string(),
+                    key: Some(su.key.clone()),
+                    reason,
+                }),
+            }
+        }
+        if no_type > 0 && self.profile == Profile::NinjaOne {
+            warnings.push(format!(
+                "{no_type} user(s) have no userType: created as {END_USER:?}; map userType or add a group assignment"
+            ));
+        }
+        let groups = dir
+            .groups
+            .into_iter()
+            .map(|g| DesiredGroup { key: g.key, origin: g.origin, display_name: g.name, members: g.members })
+            .collect();
+        desired::build(users, groups, skipped, warnings, dir.records_read)
+    }
+
+    /// Maps one user; `Err(reason)` leaves it out of this run (and protects it from
+    /// deprovisioning).
+    pub fn map_user(
+        &self,
+        root: &Context<'_, 'static>,
+        su: &SourceUser,
+        warnings: &mut Vec<String>,
+        no_type: &mut u64,
+    ) -> Result<DesiredUser, String> {
+        let origin = su.record.origin.to_string();
+        let mut scope = None;
+        let mut attrs = BTreeMap::new();
+        for (attr, rule) in &self.rules {
+            let value = match rule {
+                Rule::Value(v) => Some(v.clone()),
+                Rule::From(names) => names.iter().find_map(|n| lookup(su, n)),
+                Rule::Expr { source, program } => {
+                    let ctx = scope.get_or_insert_with(|| user_scope(root, su));
+                    eval_string(program, ctx).map_err(|e| format!("{}: {e} (in {source:?})", attr.name()))?
+                }
+            };
+            if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+                attrs.insert(*attr, v.trim().to_owned());
+            }
+        }
+        if let Some(a) =
+            self.assignments.iter().find(|a| su.groups.iter().any(|g| g.eq_ignore_ascii_case(&a.group)))
+        {
+            for (attr, v) in &a.set {
+                attrs.insert(*attr, v.clone());
+            }
+        }
+        let Some(user_name) = attrs.get(&Attr::UserName).cloned() else {
+            return Err(
+                "no userName: the entry has no mail or userPrincipalName (or the userName rule gave nothing)"
+                    .into(),
+            );
+        };
+        let mut active = su.active;
+        if let Some((source, program)) = &self.active {
+            let ctx = scope.get_or_insert_with(|| user_scope(root, su));
+            match program.execute(ctx) {
+                Ok(cel::Value::Bool(b)) => active &= b,
+                Ok(other) => {
+                    return Err(format!("mapping.active must give a bool, gave {other:?} (in {source:?})"))
+                }
+                Err(e) => return Err(format!("mapping.active: {e} (in {source:?})")),
+            }
+        }
+        if self.profile == Profile::NinjaOne {
+            if !looks_like_email(&user_name) {
+                return Err(format!(
+                    "userName {user_name:?} is not an email address, which a ninjaone target requires"
+                ));
+            }
+            attrs.retain(|a, _| !a.is_phone());
+            match attrs.get(&Attr::UserType) {
+                None => *no_type += 1,
+                Some(t) if self.user_types.contains(t) => {}
+                Some(t) => {
+                    warnings.push(format!(
+                        "{origin}: userType {t:?} is not one of {:?}: created as {END_USER:?}",
+                        self.user_types
+                    ));
+                }
+            }
+            if !attrs.get(&Attr::UserType).is_some_and(|t| self.user_types.contains(t)) {
+                attrs.insert(Attr::UserType, END_USER.to_owned());
+            }
+            attrs.entry(Attr::OrganizationId).or_insert_with(|| "All".to_owned());
+        }
+        let user_type = attrs.get(&Attr::UserType).cloned();
+        let roles = self
+            .roles
+            .iter()
+            .filter(|r| su.groups.iter().any(|g| g.eq_ignore_ascii_case(&r.group)))
+            .filter(|r| r.user_type.is_none() || r.user_type == user_type)
+            .map(|r| r.role.clone())
+            .collect::<BTreeSet<_>>();
+        Ok(DesiredUser { key: su.key.clone(), origin, attrs, active, roles })
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping")
+            .field("rules", &self.rules)
+            .field("assignments", &self.assignments)
+            .field("roles", &self.roles)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+fn compile_rule(env: &Env, key: &str, rule: &RawRule, errors: &mut ConfigErrors) -> Option<Rule> {
+    let given = [rule.value.is_some(), rule.from.is_some(), rule.expr.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        errors.push(key, "give exactly one of `value`, `from` or `expr`");
+        return None;
+    }
+    if let Some(v) = &rule.value {
+        return Some(Rule::Value(v.clone()));
+    }
+    if let Some(f) = &rule.from {
+        let names = f.names();
+        if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+            errors.push(key, "`from` needs attribute names");
+            return None;
+        }
+        return Some(Rule::From(names));
+    }
+    let source = rule.expr.clone().unwrap_or_default();
+    compile_expr(env, key, &source, errors).map(|program| Rule::Expr { source, program })
+}
+
+fn lookup(su: &SourceUser, name: &str) -> Option<String> {
+    match name {
+        "$key" => Some(su.key.0.clone()),
+        "$dn" => Some(su.record.dn.clone()),
+        _ => su.record.first_text(name).map(str::to_owned),
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !s.contains(char::is_whitespace),
+        None => false,
+    }
+}
+
+/// The variables an expression sees: `user` (attribute → first text value, names lowercased),
+/// `values` (attribute → all text values), `groups` (group names), `dn`, `key`.
+fn user_scope<'a>(root: &'a Context<'_, 'static>, su: &SourceUser) -> Context<'a, 'static> {
+    let mut first: HashMap<String, String> = HashMap::new();
+    let mut all: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, v) in &su.record.attrs {
+        if let Value::Text(t) = v {
+            first.entry(name.clone()).or_insert_with(|| t.clone());
+            all.entry(name.clone()).or_default().push(t.clone());
+        }
+    }
+    let mut ctx = root.new_inner_scope();
+    ctx.add_variable_from_value("user", first);
+    ctx.add_variable_from_value("values", all);
+    ctx.add_variable_from_value("groups", su.groups.iter().cloned().collect::<Vec<_>>());
+    ctx.add_variable_from_value("dn", su.record.dn.clone());
+    ctx.add_variable_from_value("key", su.key.0.clone());
+    ctx
+}
+
+fn eval_string(program: &Program, ctx: &Context) -> Result<Option<String>, String> {
+    match program.execute(ctx) {
+        Ok(cel::Value::String(s)) => Ok(Some(s.to_string())),
+        Ok(cel::Value::Null) => Ok(None),
+        Ok(cel::Value::Bool(b)) => Ok(Some(b.to_string())),
+        Ok(cel::Value::Int(i)) => Ok(Some(i.to_string())),
+        Ok(cel::Value::UInt(i)) => Ok(Some(i.to_string())),
+        Ok(other) => Err(format!("the expression gave {other:?}, not a string")),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,170 @@
+//! The desired state: users and groups after mapping, keyed by stable source keys, with their
+//! canonical (case-folded) forms.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The stable identity of a source object: `entryUUID`, `nsUniqueId`, `objectGUID` (base64) or,
+/// when none is present, the DN. It never changes when the object is renamed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SourceKey(pub String);
+
+impl fmt::Display for SourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for SourceKey {
+    fn from(s: &str) -> Self {
+        SourceKey(s.to_owned())
+    }
+}
+
+/// The canonical form of a userName for uniqueness: SCIM treats userName case-insensitively.
+pub fn fold_user_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// A target user attribute scimsync can set. A closed set: the SCIM paths it writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Attr {
+    #[serde(rename = "userName")]
+    UserName,
+    #[serde(rename = "name.givenName")]
+    GivenName,
+    #[serde(rename = "name.familyName")]
+    FamilyName,
+    #[serde(rename = "displayName")]
+    DisplayName,
+    #[serde(rename = "title")]
+    Title,
+    #[serde(rename = "emails[type eq \"work\"].value")]
+    WorkEmail,
+    #[serde(rename = "phoneNumbers[type eq \"work\"].value")]
+    WorkPhone,
+    #[serde(rename = "phoneNumbers[type eq \"mobile\"].value")]
+    MobilePhone,
+    #[serde(rename = "externalId")]
+    ExternalId,
+    #[serde(rename = "userType")]
+    UserType,
+    #[serde(rename = "organizationId")]
+    OrganizationId,
+}
+
+impl Attr {
+    pub const ALL: [Attr; 11] = [
+        Attr::UserName,
+        Attr::GivenName,
+        Attr::FamilyName,
+        Attr::DisplayName,
+        Attr::Title,
+        Attr::WorkEmail,
+        Attr::WorkPhone,
+        Attr::MobilePhone,
+        Attr::ExternalId,
+        Attr::UserType,
+        Attr::OrganizationId,
+    ];
+
+    /// The name used in config files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Attr::UserName => "userName",
+            Attr::GivenName => "name.givenName",
+            Attr::FamilyName => "name.familyName",
+            Attr::DisplayName => "displayName",
+            Attr::Title => "title",
+            Attr::WorkEmail => "emails[type eq \"work\"].value",
+            Attr::WorkPhone => "phoneNumbers[type eq \"work\"].value",
+            Attr::MobilePhone => "phoneNumbers[type eq \"mobile\"].value",
+            Attr::ExternalId => "externalId",
+            Attr::UserType => "userType",
+            Attr::OrganizationId => "organizationId",
+        }
+    }
+
+    /// Parses a config key; accepts a few spellings administrators use (`email`, `givenName`).
+    pub fn parse(key: &str) -> Option<Attr> {
+        let k = key.trim();
+        let found = Attr::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(k));
+        found.or(match k.to_ascii_lowercase().as_str() {
+            "givenname" => Some(Attr::GivenName),
+            "familyname" => Some(Attr::FamilyName),
+            "email" | "emails.work" | "mail" => Some(Attr::WorkEmail),
+            "phone" | "phonenumbers.work" => Some(Attr::WorkPhone),
+            "mobile" | "phonenumbers.mobile" => Some(Attr::MobilePhone),
+            _ => None,
+        })
+    }
+
+    pub fn is_phone(self) -> bool {
+        matches!(self, Attr::WorkPhone | Attr::MobilePhone)
+    }
+}
+
+impl fmt::Display for Attr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A user as the target should have it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredUser {
+    pub key: SourceKey,
+    /// Where the record was read, for reports (`people.ldif:120`).
+    pub origin: String,
+    /// Attribute values; `Attr::UserName` is always present.
+    pub attrs: BTreeMap<Attr, String>,
+    pub active: bool,
+    pub roles: BTreeSet<String>,
+}
+
+impl DesiredUser {
+    pub fn user_name(&self) -> &str {
+        self.attrs.get(&Attr::UserName).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// A group as the target should have it, with its members flattened (nested groups resolved).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredGroup {
+    pub key: SourceKey,
+    pub origin: String,
+    pub display_name: String,
+    pub members: BTreeSet<SourceKey>,
+}
+
+/// Why a source record is not part of the desired state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    pub origin: String,
+    /// The source key, when the record had one: a skipped managed object is never deprovisioned.
+    pub key: Option<SourceKey>,
+    pub reason: String,
+}
+
+/// Everything the planner needs from the source side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub users: BTreeMap<SourceKey, DesiredUser>,
+    pub groups: BTreeMap<SourceKey, DesiredGroup>,
+    /// Records left out (duplicates, no userName, inactive and never provisioned, …).
+    pub skipped: Vec<Skip>,
+    /// Mapping warnings (unknown userType defaulted, …), one line each.
+    pub warnings: Vec<String>,
+    /// How many source records were read in total.
+    pub records_read: u64,
+}
+
+impl DesiredState {
+    /// Keys the source still knows about but that are left out of this run; the planner never
+    /// deprovisions them.
+    pub fn protected_keys(&self) -> BTreeSet<&SourceKey> {
+        self.skipped.iter().filter_map(|s| s.key.as_ref()).collect()
+    }
+}

@@ -1,0 +1,71 @@
+//! Builds the desired state from mapped users and groups, leaving out duplicate keys and
+//! duplicate userNames (case-insensitively) with a report line for each record.
+
+use crate::model::{fold_user_name, DesiredGroup, DesiredState, DesiredUser, Skip, SourceKey};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Collects users and groups into a [`DesiredState`]. Every record that shares a key or a
+/// case-folded userName with another is left out (all of them: which one is right cannot be
+/// known), reported in `skipped` with its key so that the planner never deprovisions it.
+/// Group members that name a left-out user are dropped from the group.
+pub fn build(
+    users: Vec<DesiredUser>,
+    groups: Vec<DesiredGroup>,
+    mut skipped: Vec<Skip>,
+    warnings: Vec<String>,
+    records_read: u64,
+) -> DesiredState {
+    let mut key_count: BTreeMap<&SourceKey, usize> = BTreeMap::new();
+    let mut name_count: BTreeMap<String, usize> = BTreeMap::new();
+    for u in &users {
+        *key_count.entry(&u.key).or_default() += 1;
+        *name_count.entry(fold_user_name(u.user_name())).or_default() += 1;
+    }
+    let dup_keys: BTreeSet<SourceKey> =
+        key_count.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.clone()).collect();
+    let dup_names: BTreeSet<String> =
+        name_count.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
+
+    let mut out = DesiredState { records_read, warnings, ..DesiredState::default() };
+    for u in users {
+        let folded = fold_user_name(u.user_name());
+        if dup_keys.contains(&u.key) {
+            skipped.push(Skip {
+                origin: u.origin.clone(),
+                key: Some(u.key.clone()),
+                reason: format!("duplicate source key {}: left out until only one record has it", u.key),
+            });
+        } else if dup_names.contains(&folded) {
+            skipped.push(Skip {
+                origin: u.origin.clone(),
+                key: Some(u.key.clone()),
+                reason: format!(
+                    "duplicate userName {:?} (case-insensitive): left out until only one record has it",
+                    u.user_name()
+                ),
+            });
+        } else {
+            out.users.insert(u.key.clone(), u);
+        }
+    }
+
+    let mut group_count: BTreeMap<SourceKey, usize> = BTreeMap::new();
+    for g in &groups {
+        *group_count.entry(g.key.clone()).or_default() += 1;
+    }
+    for mut g in groups {
+        if group_count[&g.key] > 1 {
+            skipped.push(Skip {
+                origin: g.origin.clone(),
+                key: Some(g.key.clone()),
+                reason: format!("duplicate group key {}: left out until only one record has it", g.key),
+            });
+            continue;
+        }
+        g.members.retain(|m| out.users.contains_key(m));
+        out.groups.insert(g.key.clone(), g);
+    }
+    skipped.sort_by(|a, b| a.origin.cmp(&b.origin).then(a.reason.cmp(&b.reason)));
+    out.skipped = skipped;
+    out
+}

@@ -1,0 +1,307 @@
+//! `plan(desired, snapshot, policy)`: the diff that turns the snapshot into the desired state.
+//!
+//! Architecture invariant: only managed objects (those in the snapshot) are ever deactivated,
+//! deleted or have members removed; the planner never needs a listing of the target.
+
+use super::plan::{Change, Op, Pending, Plan, Reason};
+use super::policy::{Deprovision, Policy};
+use super::snapshot::{ManagedUser, Snapshot};
+use crate::model::{Attr, DesiredState, DesiredUser, Skip, SourceKey};
+use std::collections::BTreeSet;
+
+/// Computes the plan. Pure: same inputs, same plan.
+pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Plan {
+    let protected = desired.protected_keys();
+    let mut out =
+        Plan { skipped: desired.skipped.clone(), warnings: desired.warnings.clone(), ..Plan::default() };
+    let mut creates = Vec::new();
+    let mut reactivations = Vec::new();
+    let mut updates = Vec::new();
+    let mut deprovisions = Vec::new();
+
+    for (key, want) in &desired.users {
+        let roles = allowed_roles(want, policy, &mut out.warnings);
+        match snapshot.users.get(key) {
+            None if want.active => {
+                let mut user = want.clone();
+                user.roles = roles;
+                creates.push(Op::CreateUser { user });
+            }
+            None => out.skipped.push(Skip {
+                origin: want.origin.clone(),
+                key: Some(key.clone()),
+                reason: format!("{} is inactive in the source and was never provisioned", want.user_name()),
+            }),
+            Some(have) => {
+                out.present.insert(key.clone());
+                let changes = diff_user(have, want, &roles);
+                let user_name = want.user_name().to_owned();
+                match (have.active, want.active) {
+                    (true, true) if !changes.is_empty() => {
+                        updates.push(Op::UpdateUser { key: key.clone(), user_name, changes })
+                    }
+                    (false, true) => {
+                        reactivations.push(Op::ReactivateUser { key: key.clone(), user_name, changes })
+                    }
+                    (true, false) => {
+                        deprovisions.push(deprovision_op(key, have, Reason::InactiveInSource, policy))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    for (key, have) in &snapshot.users {
+        if desired.users.contains_key(key) || protected.contains(key) {
+            continue;
+        }
+        let action = policy.deprovision_for(have.attrs.get(&Attr::UserType).map(String::as_str));
+        if !have.active && action == Deprovision::Deactivate {
+            continue;
+        }
+        if let Some(pending) = within_grace(key, have, policy) {
+            out.pending.push(pending);
+            continue;
+        }
+        deprovisions.push(deprovision_op(key, have, Reason::Missing, policy));
+    }
+
+    let (group_ops, removals, group_deletes) = plan_groups(desired, snapshot, policy, &creates, &protected);
+
+    out.ops.extend(creates);
+    out.ops.extend(reactivations);
+    out.ops.extend(updates);
+    out.ops.extend(group_ops);
+
+    match hold_reason(desired, snapshot, policy, deprovisions.len()) {
+        Some(reason) => {
+            let held_users: BTreeSet<SourceKey> = deprovisions.iter().map(|op| op.key().clone()).collect();
+            for op in removals {
+                let (now, later) = split_members(op, &held_users);
+                out.ops.extend(now);
+                out.held.extend(later);
+            }
+            out.held.extend(group_deletes);
+            out.held.extend(deprovisions);
+            out.hold_reason = Some(reason);
+        }
+        None => {
+            out.ops.extend(removals);
+            out.ops.extend(group_deletes);
+            out.ops.extend(deprovisions);
+        }
+    }
+    // Removals were emitted before additions of the same group; keep memberships together.
+    sort_membership_block(&mut out.ops);
+    out.skipped.sort_by(|a, b| a.origin.cmp(&b.origin).then(a.reason.cmp(&b.reason)));
+    out.warnings.sort();
+    out.warnings.dedup();
+    out
+}
+
+/// Roles the user may receive: protected (administrator) roles are refused with a warning.
+fn allowed_roles(want: &DesiredUser, policy: &Policy, warnings: &mut Vec<String>) -> BTreeSet<String> {
+    let mut roles = want.roles.clone();
+    roles.retain(|r| {
+        let refused = policy.protected_roles.contains(r);
+        if refused {
+            warnings.push(format!(
+                "{}: role {r:?} is protected (system administrator) and is never assigned through SCIM",
+                want.user_name()
+            ));
+        }
+        !refused
+    });
+    roles
+}
+
+fn diff_user(have: &ManagedUser, want: &DesiredUser, roles: &BTreeSet<String>) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let attrs: BTreeSet<Attr> = have.attrs.keys().chain(want.attrs.keys()).copied().collect();
+    for attr in attrs {
+        let (before, after) = (have.attrs.get(&attr), want.attrs.get(&attr));
+        if before != after {
+            changes.push(Change::Set { attr, before: before.cloned(), after: after.cloned() });
+        }
+    }
+    if &have.roles != roles {
+        changes.push(Change::Roles {
+            before: have.roles.iter().cloned().collect(),
+            after: roles.iter().cloned().collect(),
+        });
+    }
+    changes
+}
+
+fn deprovision_op(key: &SourceKey, have: &ManagedUser, reason: Reason, policy: &Policy) -> Op {
+    let user_name = have.user_name().to_owned();
+    let key = key.clone();
+    // A user disabled in the source is only ever deactivated; deletion is for users that left.
+    let action = match reason {
+        Reason::InactiveInSource => Deprovision::Deactivate,
+        Reason::Missing => policy.deprovision_for(have.attrs.get(&Attr::UserType).map(String::as_str)),
+    };
+    match action {
+        Deprovision::Deactivate => Op::DeactivateUser { key, user_name, reason },
+        Deprovision::Delete => Op::DeleteUser { key, user_name, reason },
+    }
+}
+
+/// `Some(pending)` while a missing user has not been missing long enough to be deprovisioned.
+fn within_grace(key: &SourceKey, have: &ManagedUser, policy: &Policy) -> Option<Pending> {
+    if policy.grace.is_off() {
+        return None;
+    }
+    let (since, runs) = match have.missing {
+        Some(m) => (m.since, m.runs.saturating_add(1)),
+        None => (policy.now, 1),
+    };
+    let hours_ok = policy.now.saturating_sub(since) >= (policy.grace.hours as i64).saturating_mul(3600);
+    let runs_ok = runs >= policy.grace.runs;
+    if hours_ok && runs_ok {
+        return None;
+    }
+    Some(Pending {
+        key: key.clone(),
+        user_name: have.user_name().to_owned(),
+        missing_since: since,
+        missing_runs: runs,
+    })
+}
+
+type GroupOps = (Vec<Op>, Vec<Op>, Vec<Op>);
+
+/// Group creates, renames and additions; membership removals; group deletions.
+fn plan_groups(
+    desired: &DesiredState,
+    snapshot: &Snapshot,
+    policy: &Policy,
+    creates: &[Op],
+    protected: &BTreeSet<&SourceKey>,
+) -> GroupOps {
+    let chunk = policy.membership_chunk.max(1);
+    let created_users: BTreeSet<&SourceKey> = creates.iter().map(Op::key).collect();
+    // A member can be pushed only if the user exists in the target after this plan.
+    let provisioned = |k: &SourceKey| {
+        created_users.contains(k)
+            || snapshot.users.get(k).is_some_and(|u| desired.users.contains_key(k) || u.active)
+    };
+    let (mut main, mut removals, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut group_creates = Vec::new();
+    let mut renames = Vec::new();
+    let mut adds = Vec::new();
+    for (key, want) in &desired.groups {
+        let members: BTreeSet<&SourceKey> = want.members.iter().filter(|m| provisioned(m)).collect();
+        let name = &want.display_name;
+        let (to_add, to_remove): (Vec<SourceKey>, Vec<SourceKey>) = match snapshot.groups.get(key) {
+            None => {
+                group_creates.push(Op::CreateGroup { key: key.clone(), display_name: name.clone() });
+                (members.into_iter().cloned().collect(), Vec::new())
+            }
+            Some(have) => {
+                if &have.display_name != name {
+                    renames.push(Op::RenameGroup {
+                        key: key.clone(),
+                        from: have.display_name.clone(),
+                        to: name.clone(),
+                    });
+                }
+                let add =
+                    members.iter().filter(|m| !have.members.contains(**m)).map(|m| (*m).clone()).collect();
+                let remove = have
+                    .members
+                    .iter()
+                    .filter(|m| !want.members.contains(*m) && !protected.contains(m))
+                    .cloned()
+                    .collect();
+                (add, remove)
+            }
+        };
+        for part in to_add.chunks(chunk) {
+            adds.push(Op::AddMembers {
+                key: key.clone(),
+                display_name: name.clone(),
+                members: part.to_vec(),
+            });
+        }
+        for part in to_remove.chunks(chunk) {
+            removals.push(Op::RemoveMembers {
+                key: key.clone(),
+                display_name: name.clone(),
+                members: part.to_vec(),
+            });
+        }
+    }
+    if policy.delete_groups {
+        for (key, have) in &snapshot.groups {
+            if !desired.groups.contains_key(key) && !protected.contains(key) {
+                deletes.push(Op::DeleteGroup { key: key.clone(), display_name: have.display_name.clone() });
+            }
+        }
+    }
+    main.extend(group_creates);
+    main.extend(renames);
+    main.extend(adds);
+    (main, removals, deletes)
+}
+
+/// Why this run's deprovisioning must wait for approval, if it must.
+fn hold_reason(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy, count: usize) -> Option<String> {
+    if policy.approved {
+        return None;
+    }
+    let managed_active = snapshot.users.values().filter(|u| u.active).count();
+    let t = &policy.threshold;
+    if desired.users.is_empty() && !snapshot.users.is_empty() {
+        return Some(format!(
+            "the source yielded no users but {} are managed: deprovisioning is held; check the export, then `scimsync approve RUN` if this is intended",
+            snapshot.users.len()
+        ));
+    }
+    let count = count as u64;
+    let share = if managed_active == 0 { 0.0 } else { count as f64 * 100.0 / managed_active as f64 };
+    if count > t.max_users || (share > t.max_percent && count > t.min_users) {
+        return Some(format!(
+            "{count} users would be deprovisioned ({share:.1}% of {managed_active} managed active users), beyond the safety threshold (more than {} users, or more than {}% when that is more than {} users): held; check the source, then `scimsync approve RUN`",
+            t.max_users, t.max_percent, t.min_users
+        ));
+    }
+    None
+}
+
+/// Splits a removal into the part that can go now and the part naming held users.
+fn split_members(op: Op, held_users: &BTreeSet<SourceKey>) -> (Option<Op>, Option<Op>) {
+    let Op::RemoveMembers { key, display_name, members } = op else {
+        return (Some(op), None);
+    };
+    let (later, now): (Vec<_>, Vec<_>) = members.into_iter().partition(|m| held_users.contains(m));
+    let make = |members: Vec<SourceKey>| {
+        (!members.is_empty()).then(|| Op::RemoveMembers {
+            key: key.clone(),
+            display_name: display_name.clone(),
+            members,
+        })
+    };
+    (make(now), make(later))
+}
+
+/// Orders operations: user creates, reactivations, updates; group creates and renames; membership
+/// removals then additions; group deletes; user deprovisioning last. Within a kind, by key.
+fn sort_membership_block(ops: &mut [Op]) {
+    fn rank(op: &Op) -> u8 {
+        match op {
+            Op::CreateUser { .. } => 0,
+            Op::ReactivateUser { .. } => 1,
+            Op::UpdateUser { .. } => 2,
+            Op::CreateGroup { .. } => 3,
+            Op::RenameGroup { .. } => 4,
+            Op::RemoveMembers { .. } => 5,
+            Op::AddMembers { .. } => 6,
+            Op::DeleteGroup { .. } => 7,
+            Op::DeactivateUser { .. } | Op::DeleteUser { .. } => 8,
+        }
+    }
+    // Stable: chunks of one group keep their order.
+    ops.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.key().cmp(b.key())));
+}

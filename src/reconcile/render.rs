@@ -1,0 +1,254 @@
+//! Renders a plan as text (like `terraform plan`), JSON (the `summary` contract) or Markdown.
+
+use super::plan::{Change, Op, Plan, Reason};
+use crate::model::SourceKey;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Names objects in reports: source key → userName or displayName.
+pub type Names = BTreeMap<SourceKey, String>;
+
+fn name<'a>(names: &'a Names, key: &'a SourceKey) -> &'a str {
+    names.get(key).map(String::as_str).unwrap_or(&key.0)
+}
+
+fn show(v: &Option<String>) -> String {
+    v.as_ref().map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"))
+}
+
+fn reason_text(r: Reason) -> &'static str {
+    match r {
+        Reason::Missing => "missing from the source",
+        Reason::InactiveInSource => "inactive in the source",
+    }
+}
+
+fn change_json(c: &Change) -> Value {
+    match c {
+        Change::Set { attr, before, after } => {
+            json!({"attribute": attr.name(), "before": before, "after": after})
+        }
+        Change::Roles { before, after } => json!({"attribute": "roles", "before": before, "after": after}),
+    }
+}
+
+/// One operation as a JSON object: `op`, `key`, `userName` or `displayName`, changes.
+pub fn op_json(op: &Op, names: &Names) -> Value {
+    let mut o = json!({"op": op.kind(), "key": op.key().0});
+    let m = o.as_object_mut().expect("object");
+    if op.is_user_op() {
+        m.insert("userName".into(), op.label().into());
+    } else {
+        m.insert("displayName".into(), op.label().into());
+    }
+    match op {
+        Op::CreateUser { user } => {
+            let mut changes: Vec<Value> = user
+                .attrs
+                .iter()
+                .map(|(a, v)| json!({"attribute": a.name(), "before": null, "after": v}))
+                .collect();
+            if !user.roles.is_empty() {
+                changes.push(json!({"attribute": "roles", "before": null, "after": user.roles}));
+            }
+            m.insert("changes".into(), changes.into());
+        }
+        Op::UpdateUser { changes, .. } | Op::ReactivateUser { changes, .. } => {
+            let mut list: Vec<Value> = changes.iter().map(change_json).collect();
+            if matches!(op, Op::ReactivateUser { .. }) {
+                list.insert(0, json!({"attribute": "active", "before": false, "after": true}));
+            }
+            m.insert("changes".into(), list.into());
+        }
+        Op::DeactivateUser { reason, .. } => {
+            m.insert("reason".into(), json!(reason));
+            m.insert("changes".into(), json!([{"attribute": "active", "before": true, "after": false}]));
+        }
+        Op::DeleteUser { reason, .. } => {
+            m.insert("reason".into(), json!(reason));
+        }
+        Op::RenameGroup { from, to, .. } => {
+            m.insert("changes".into(), json!([{"attribute": "displayName", "before": from, "after": to}]));
+        }
+        Op::AddMembers { members, .. } | Op::RemoveMembers { members, .. } => {
+            let list: Vec<Value> =
+                members.iter().map(|k| json!({"key": k.0, "userName": name(names, k)})).collect();
+            m.insert("members".into(), list.into());
+        }
+        Op::CreateGroup { .. } | Op::DeleteGroup { .. } => {}
+    }
+    o
+}
+
+pub fn json(plan: &Plan, names: &Names) -> Value {
+    json!({
+        "summary": plan.summary(),
+        "operations": plan.ops.iter().map(|op| op_json(op, names)).collect::<Vec<_>>(),
+        "held": plan.held.iter().map(|op| op_json(op, names)).collect::<Vec<_>>(),
+        "hold_reason": plan.hold_reason,
+        "pending": plan.pending,
+        "skipped": plan.skipped,
+        "warnings": plan.warnings,
+    })
+}
+
+fn text_op(out: &mut String, op: &Op, names: &Names, indent: &str) {
+    let label = op.label();
+    let _ = match op {
+        Op::CreateUser { user } => {
+            let _ = writeln!(out, "{indent}+ user {label}");
+            for (a, v) in &user.attrs {
+                let _ = writeln!(out, "{indent}    {:<22} {v:?}", a.name());
+            }
+            if !user.roles.is_empty() {
+                let roles: Vec<_> = user.roles.iter().collect();
+                let _ = writeln!(out, "{indent}    {:<22} {roles:?}", "roles");
+            }
+            Ok(())
+        }
+        Op::UpdateUser { changes, .. } | Op::ReactivateUser { changes, .. } => {
+            let what = if matches!(op, Op::ReactivateUser { .. }) { " (reactivate)" } else { "" };
+            let _ = writeln!(out, "{indent}~ user {label}{what}");
+            if !what.is_empty() {
+                let _ = writeln!(out, "{indent}    {:<22} false → true", "active");
+            }
+            for c in changes {
+                let _ = match c {
+                    Change::Set { attr, before, after } => {
+                        writeln!(out, "{indent}    {:<22} {} → {}", attr.name(), show(before), show(after))
+                    }
+                    Change::Roles { before, after } => {
+                        writeln!(out, "{indent}    {:<22} {before:?} → {after:?}", "roles")
+                    }
+                };
+            }
+            Ok(())
+        }
+        Op::DeactivateUser { reason, .. } => {
+            writeln!(out, "{indent}- user {label} (deactivate: {})", reason_text(*reason))
+        }
+        Op::DeleteUser { reason, .. } => {
+            writeln!(out, "{indent}- user {label} (delete: {})", reason_text(*reason))
+        }
+        Op::CreateGroup { .. } => writeln!(out, "{indent}+ group {label:?}"),
+        Op::RenameGroup { from, to, .. } => writeln!(out, "{indent}~ group {from:?} → {to:?}"),
+        Op::AddMembers { members, .. } | Op::RemoveMembers { members, .. } => {
+            let sign = if matches!(op, Op::AddMembers { .. }) { '+' } else { '-' };
+            let _ = writeln!(out, "{indent}~ group {label:?}: {sign} {} member(s)", members.len());
+            for k in members {
+                let _ = writeln!(out, "{indent}    {sign} {}", name(names, k));
+            }
+            Ok(())
+        }
+        Op::DeleteGroup { .. } => {
+            writeln!(out, "{indent}- group {label:?} (delete: missing from the source)")
+        }
+    };
+}
+
+fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    format!(
+        "Plan: {} users to create, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} groups to create, {} to update, {} to delete; {} held, {} skipped, {} warnings.",
+        s.create_user,
+        s.update_user,
+        s.reactivate_user,
+        s.deactivate_user,
+        s.delete_user,
+        s.create_group,
+        s.update_group,
+        s.delete_group,
+        s.held,
+        s.skipped,
+        s.warnings
+    )
+}
+
+pub fn text(plan: &Plan, names: &Names) -> String {
+    let mut out = String::new();
+    if plan.ops.is_empty() {
+        out.push_str("No changes. The target matches the source.\n");
+    } else {
+        out.push_str("scimsync will perform the following actions:\n\n");
+        for op in &plan.ops {
+            text_op(&mut out, op, names, "  ");
+        }
+    }
+    if let Some(reason) = &plan.hold_reason {
+        let _ = writeln!(out, "\nHeld by the safety threshold: {reason}");
+        for op in &plan.held {
+            text_op(&mut out, op, names, "  ");
+        }
+    }
+    if !plan.pending.is_empty() {
+        out.push_str("\nWithin the grace period (deprovisioned once missing long enough):\n");
+        for p in &plan.pending {
+            let _ = writeln!(out, "  . user {} (missing for {} run(s))", p.user_name, p.missing_runs);
+        }
+    }
+    if !plan.skipped.is_empty() {
+        out.push_str("\nSkipped:\n");
+        for s in &plan.skipped {
+            let _ = writeln!(out, "  ! {}: {}", s.origin, s.reason);
+        }
+    }
+    if !plan.warnings.is_empty() {
+        out.push_str("\nWarnings:\n");
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  ! {w}");
+        }
+    }
+    let _ = writeln!(out, "\n{}", summary_line(plan));
+    out
+}
+
+pub fn markdown(plan: &Plan, names: &Names) -> String {
+    let s = plan.summary();
+    let mut out = String::from("# scimsync plan\n\n| change | count |\n|---|---:|\n");
+    let rows = [
+        ("users to create", s.create_user),
+        ("users to update", s.update_user),
+        ("users to reactivate", s.reactivate_user),
+        ("users to deactivate", s.deactivate_user),
+        ("users to delete", s.delete_user),
+        ("groups to create", s.create_group),
+        ("groups to update", s.update_group),
+        ("groups to delete", s.delete_group),
+        ("held", s.held),
+        ("skipped", s.skipped),
+        ("warnings", s.warnings),
+    ];
+    for (what, n) in rows {
+        let _ = writeln!(out, "| {what} | {n} |");
+    }
+    let mut section = |title: &str, body: String| {
+        if !body.is_empty() {
+            let _ = write!(out, "\n## {title}\n\n```diff\n{body}```\n");
+        }
+    };
+    let mut ops = String::new();
+    for op in &plan.ops {
+        text_op(&mut ops, op, names, "");
+    }
+    section("Operations", ops);
+    let mut held = String::new();
+    for op in &plan.held {
+        text_op(&mut held, op, names, "");
+    }
+    section("Held", held);
+    if let Some(r) = &plan.hold_reason {
+        let _ = writeln!(out, "\n> **Held:** {r}");
+    }
+    let mut notes = String::new();
+    for sk in &plan.skipped {
+        let _ = writeln!(notes, "- skipped `{}`: {}", sk.origin, sk.reason);
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(notes, "- warning: {w}");
+    }
+    if !notes.is_empty() {
+        let _ = write!(out, "\n## Notes\n\n{notes}");
+    }
+    out
+}

@@ -1,0 +1,274 @@
+//! Reads directory records as users and groups: group classes and member attributes, source
+//! keys, AD `userAccountControl`, and nested groups flattened (SPEC §2).
+
+use super::{Record, Value};
+use crate::config::DirectoryRules;
+use crate::model::{Skip, SourceKey};
+use base64::Engine;
+use std::collections::{BTreeSet, HashMap};
+
+/// A source user before mapping.
+#[derive(Clone, Debug)]
+pub struct SourceUser {
+    pub key: SourceKey,
+    pub record: Record,
+    /// False when the source marks the account disabled.
+    pub active: bool,
+    /// Names of the groups the user belongs to, nested groups included.
+    pub groups: BTreeSet<String>,
+}
+
+/// A source group with its members flattened to user keys.
+#[derive(Clone, Debug)]
+pub struct SourceGroup {
+    pub key: SourceKey,
+    pub origin: String,
+    pub name: String,
+    pub members: BTreeSet<SourceKey>,
+}
+
+/// Everything a source read yields, before mapping.
+#[derive(Clone, Debug, Default)]
+pub struct SourceDirectory {
+    pub users: Vec<SourceUser>,
+    pub groups: Vec<SourceGroup>,
+    pub skipped: Vec<Skip>,
+    pub records_read: u64,
+    /// Entries that are neither users nor groups (organizational units, the suffix, …).
+    pub ignored: u64,
+}
+
+/// A group member reference before resolution.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MemberRef {
+    /// A normalised DN (`member`, `uniqueMember`), or a resource id (SCIM).
+    Id(String),
+    /// A `memberUid` value: the user's `uid`.
+    Uid(String),
+}
+
+/// A group as read, before its members are resolved.
+#[derive(Clone, Debug)]
+pub struct RawGroup {
+    pub key: SourceKey,
+    /// How members name this group (normalised DN or SCIM id).
+    pub id: String,
+    pub origin: String,
+    pub name: String,
+    pub members: Vec<MemberRef>,
+}
+
+/// A normalised DN for matching member values to entries: lowercase, no spaces around `,` `=` `+`.
+pub fn normalize_dn(dn: &str) -> String {
+    let mut out = String::with_capacity(dn.len());
+    let mut pending_space = false;
+    for c in dn.trim().chars() {
+        if c == ' ' {
+            pending_space = true;
+            continue;
+        }
+        if pending_space
+            && !matches!(c, ',' | '=' | '+')
+            && !matches!(out.chars().last(), Some(',' | '=' | '+') | None)
+        {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// The stable key of an entry: the first key attribute present, else its normalised DN.
+pub fn source_key(record: &Record, rules: &DirectoryRules) -> SourceKey {
+    for name in &rules.key_attributes {
+        if let Some(v) = record.values(name).next() {
+            return SourceKey(match v {
+                Value::Text(t) if !t.trim().is_empty() => t.trim().to_ascii_lowercase(),
+                Value::Text(_) => continue,
+                Value::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b),
+            });
+        }
+    }
+    SourceKey(normalize_dn(&record.dn))
+}
+
+const PERSON_CLASSES: [&str; 6] =
+    ["person", "organizationalperson", "inetorgperson", "user", "posixaccount", "account"];
+
+/// Interprets LDAP directory records (LDIF, later LDAP search results).
+pub fn interpret(records: Vec<Record>, rules: &DirectoryRules) -> SourceDirectory {
+    let mut dir = SourceDirectory { records_read: records.len() as u64, ..Default::default() };
+    let is_group = |r: &Record| rules.group_classes.iter().any(|c| r.has_value_ci("objectclass", c));
+    let mut raw_groups = Vec::new();
+    let mut user_ids: HashMap<String, usize> = HashMap::new();
+    let mut uids: HashMap<String, usize> = HashMap::new();
+    for record in records {
+        if is_group(&record) {
+            raw_groups.push(ldap_group(record, rules));
+            continue;
+        }
+        let person = PERSON_CLASSES.iter().any(|c| record.has_value_ci("objectclass", c));
+        let named = rules.user_name_attributes.iter().any(|a| record.first_text(a).is_some());
+        if !person && !named {
+            dir.ignored += 1;
+            continue;
+        }
+        let key = source_key(&record, rules);
+        let active = !disabled(&record);
+        let idx = dir.users.len();
+        user_ids.insert(normalize_dn(&record.dn), idx);
+        if let Some(uid) = record.first_text("uid") {
+            uids.entry(uid.to_owned()).or_insert(idx);
+        }
+        dir.users.push(SourceUser { key, record, active, groups: BTreeSet::new() });
+    }
+    flatten(&mut dir, raw_groups, &user_ids, &uids);
+    dir
+}
+
+fn ldap_group(record: Record, rules: &DirectoryRules) -> RawGroup {
+    let key = source_key(&record, rules);
+    let name = record
+        .first_text(&rules.group_name_attribute)
+        .map(str::to_owned)
+        .unwrap_or_else(|| first_rdn_value(&record.dn));
+    let mut members = Vec::new();
+    for attr in &rules.member_attributes {
+        for v in record.values(attr).filter_map(Value::as_text) {
+            if attr.eq_ignore_ascii_case("memberuid") {
+                members.push(MemberRef::Uid(v.trim().to_owned()));
+            } else {
+                // uniqueMember may carry an optional `#'0101'B` unique identifier.
+                let dn = match v.rfind("#'") {
+                    Some(i) if v.ends_with("'B") => &v[..i],
+                    _ => v,
+                };
+                members.push(MemberRef::Id(normalize_dn(dn)));
+            }
+        }
+    }
+    RawGroup { key, id: normalize_dn(&record.dn), origin: record.origin.to_string(), name, members }
+}
+
+fn first_rdn_value(dn: &str) -> String {
+    let rdn = dn.split(',').next().unwrap_or(dn);
+    rdn.split_once('=').map_or(rdn, |(_, v)| v).trim().to_owned()
+}
+
+/// AD `userAccountControl` bit 0x2, 389-ds `nsAccountLock: true`.
+fn disabled(record: &Record) -> bool {
+    let uac = record.first_text("useraccountcontrol").and_then(|v| v.trim().parse::<u64>().ok());
+    uac.is_some_and(|v| v & 0x2 != 0) || record.has_value_ci("nsaccountlock", "true")
+}
+
+/// Resolves member references, flattening nested groups (cycles are cut), and records each
+/// user's group names.
+pub fn flatten(
+    dir: &mut SourceDirectory,
+    groups: Vec<RawGroup>,
+    user_ids: &HashMap<String, usize>,
+    uids: &HashMap<String, usize>,
+) {
+    let group_ids: HashMap<&str, usize> =
+        groups.iter().enumerate().map(|(i, g)| (g.id.as_str(), i)).collect();
+    let mut resolved: Vec<Option<BTreeSet<usize>>> = vec![None; groups.len()];
+    for i in 0..groups.len() {
+        let mut visiting = BTreeSet::new();
+        resolve_group(i, &groups, &group_ids, user_ids, uids, &mut resolved, &mut visiting);
+    }
+    for (g, members) in groups.into_iter().zip(resolved) {
+        let members = members.unwrap_or_default();
+        for &u in &members {
+            dir.users[u].groups.insert(g.name.clone());
+        }
+        let keys = members.into_iter().map(|u| dir.users[u].key.clone()).collect();
+        dir.groups.push(SourceGroup { key: g.key, origin: g.origin, name: g.name, members: keys });
+    }
+}
+
+fn resolve_group(
+    i: usize,
+    groups: &[RawGroup],
+    group_ids: &HashMap<&str, usize>,
+    user_ids: &HashMap<String, usize>,
+    uids: &HashMap<String, usize>,
+    resolved: &mut Vec<Option<BTreeSet<usize>>>,
+    visiting: &mut BTreeSet<usize>,
+) -> BTreeSet<usize> {
+    if let Some(done) = &resolved[i] {
+        return done.clone();
+    }
+    if !visiting.insert(i) {
+        return BTreeSet::new(); // a cycle: the members are collected by the outer call
+    }
+    let mut out = BTreeSet::new();
+    for m in &groups[i].members {
+        match m {
+            MemberRef::Uid(uid) => out.extend(uids.get(uid)),
+            MemberRef::Id(id) => {
+                if let Some(&u) = user_ids.get(id) {
+                    out.insert(u);
+                } else if let Some(&g) = group_ids.get(id.as_str()) {
+                    out.extend(resolve_group(g, groups, group_ids, user_ids, uids, resolved, visiting));
+                }
+            }
+        }
+    }
+    visiting.remove(&i);
+    resolved[i] = Some(out.clone());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+
+    fn rec(dn: &str, attrs: &[(&str, &str)]) -> Record {
+        Record {
+            origin: Origin { path: "t.ldif".into(), line: 1 },
+            dn: dn.into(),
+            attrs: attrs.iter().map(|(k, v)| (k.to_lowercase(), Value::Text(v.to_string()))).collect(),
+        }
+    }
+
+    #[test]
+    fn nested_groups_are_flattened_and_cycles_cut() {
+        let rules = DirectoryRules::default();
+        let records = vec![
+            rec("uid=a,ou=p", &[("objectClass", "inetOrgPerson"), ("mail", "a@x"), ("uid", "a")]),
+            rec("uid=b,ou=p", &[("objectClass", "inetOrgPerson"), ("mail", "b@x"), ("uid", "b")]),
+            rec(
+                "cn=outer,ou=g",
+                &[("objectClass", "groupOfNames"), ("cn", "outer"), ("member", "cn=inner, ou=g")],
+            ),
+            rec(
+                "cn=inner,ou=g",
+                &[("objectClass", "groupOfNames"), ("member", "UID=a,ou=p"), ("member", "cn=outer,ou=g")],
+            ),
+            rec("cn=posix,ou=g", &[("objectClass", "posixGroup"), ("cn", "posix"), ("memberUid", "b")]),
+            rec("ou=p", &[("objectClass", "organizationalUnit")]),
+        ];
+        let dir = interpret(records, &rules);
+        assert_eq!(dir.ignored, 1);
+        let names: Vec<_> = dir.groups.iter().map(|g| (g.name.as_str(), g.members.len())).collect();
+        assert_eq!(names, [("outer", 1), ("inner", 1), ("posix", 1)]);
+        assert_eq!(dir.users[0].groups, BTreeSet::from(["inner".to_string(), "outer".to_string()]));
+        assert_eq!(dir.users[1].groups, BTreeSet::from(["posix".to_string()]));
+    }
+
+    #[test]
+    fn keys_prefer_uuids_and_uac_disables() {
+        let rules = DirectoryRules::default();
+        let r = rec(
+            "CN=X, OU=P",
+            &[("objectClass", "user"), ("userPrincipalName", "x@y"), ("userAccountControl", "514")],
+        );
+        let dir = interpret(vec![r], &rules);
+        assert_eq!(dir.users[0].key.0, "cn=x,ou=p");
+        assert!(!dir.users[0].active);
+        let r = rec("cn=x", &[("entryUUID", "ABC-1"), ("mail", "x@y")]);
+        assert_eq!(source_key(&r, &rules).0, "abc-1");
+    }
+}
