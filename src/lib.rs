@@ -5,3 +5,4 @@ pub mod mapping;
 pub mod model;
 pub mod reconcile;
 pub mod source;
+pub mod store;

@@ -20,6 +20,20 @@ impl ManagedUser {
     pub fn user_name(&self) -> &str {
         self.attrs.get(&Attr::UserName).map(String::as_str).unwrap_or("")
     }
+
+    pub fn apply_changes(&mut self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Set { attr, after: Some(v), .. } => {
+                    self.attrs.insert(*attr, v.clone());
+                }
+                Change::Set { attr, after: None, .. } => {
+                    self.attrs.remove(attr);
+                }
+                Change::Roles { after, .. } => self.roles = after.iter().cloned().collect(),
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +75,7 @@ impl Snapshot {
             }
             Op::UpdateUser { key, changes, .. } | Op::ReactivateUser { key, changes, .. } => {
                 if let Some(u) = self.users.get_mut(key) {
-                    apply_changes(u, changes);
+                    u.apply_changes(changes);
                     if matches!(op, Op::ReactivateUser { .. }) {
                         u.active = true;
                         u.missing = None;
@@ -124,20 +138,6 @@ impl Snapshot {
             if let Some(u) = self.users.get_mut(&p.key) {
                 u.missing = Some(Missing { since: p.missing_since, runs: p.missing_runs });
             }
-        }
-    }
-}
-
-fn apply_changes(user: &mut ManagedUser, changes: &[Change]) {
-    for change in changes {
-        match change {
-            Change::Set { attr, after: Some(v), .. } => {
-                user.attrs.insert(*attr, v.clone());
-            }
-            Change::Set { attr, after: None, .. } => {
-                user.attrs.remove(attr);
-            }
-            Change::Roles { after, .. } => user.roles = after.iter().cloned().collect(),
         }
     }
 }

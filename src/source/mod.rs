@@ -1,9 +1,67 @@
 //! Sources: each reads a whole export into records, or fails; nothing is planned from a partial read.
 
+pub mod csv;
 pub mod directory;
+pub mod json;
 pub mod ldif;
 
+use crate::config::{SourceConfig, SourceKind};
+use directory::SourceDirectory;
 use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+/// Why a source read failed. A failed read aborts the run before planning.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot open source {path}: {source}; check source.path and the file's permissions")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ldif(#[from] ldif::LdifError),
+    #[error("{}: {message}", Origin { path: path.clone(), line: *line })]
+    Parse { path: String, line: u64, message: String },
+    #[error("incomplete source: {0}")]
+    Incomplete(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
+    let file =
+        File::open(path).map_err(|e| SourceError::Open { path: path.display().to_string(), source: e })?;
+    Ok(BufReader::with_capacity(256 * 1024, file))
+}
+
+/// Reads the configured source completely, or fails: nothing is planned from a partial read.
+pub fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
+    let path = cfg.path.as_deref().unwrap_or(Path::new(""));
+    let name = path.display().to_string();
+    let dir = match cfg.kind {
+        SourceKind::Ldif => {
+            let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
+            let records = ldif::LdifReader::new(open(path)?, name.clone(), policy).collect::<Result<Vec<_>, _>>()?;
+            directory::interpret(records, &cfg.directory)
+        }
+        SourceKind::Csv => csv::read(open(path)?, &name, cfg)?,
+        SourceKind::Json => json::read(open(path)?, &name)?,
+        SourceKind::Scim => {
+            return Err(SourceError::Unsupported(
+                "source.kind = \"scim\" is read by the daemon's SCIM client, which this build does not include yet".into(),
+            ))
+        }
+    };
+    if dir.records_read == 0 {
+        return Err(SourceError::Incomplete(format!(
+            "{name} holds no records: an empty export is refused; check the export job"
+        )));
+    }
+    Ok(dir)
+}
 
 /// One attribute value as a source gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,7 +81,8 @@ impl Value {
     }
 }
 
-/// Where a record came from, for error messages and reports: `path:line`, `path: row N`, ….
+/// Where a record came from, for error messages and reports: `path:line`, or for JSON documents
+/// `path#/Resources/3` with `line` 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
     pub path: String,
@@ -32,7 +91,11 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.path, self.line)
+        if self.line == 0 {
+            f.write_str(&self.path)
+        } else {
+            write!(f, "{}:{}", self.path, self.line)
+        }
     }
 }
 

@@ -1,0 +1,89 @@
+//! SQLite state: versioned migrations; the snapshot of managed objects; runs, held operations,
+//! the journal and the audit log.
+//!
+//! Guarantees: every change to the snapshot happens in a transaction together with the journal
+//! and audit rows that explain it; the database is created readable by its owner only (0600);
+//! WAL with `synchronous = FULL`, so a committed operation survives power loss.
+
+mod migrations;
+mod runs;
+mod snapshot;
+
+pub use runs::{HeldOp, RunKind, RunOutcome, RunRecord};
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the state database {path}: {source}; check state.path and that its directory is writable")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the state directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the state database {path} has schema version {found}, newer than this scimsync ({supported}): upgrade scimsync")]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database holds a record scimsync cannot read ({what}): {message}")]
+    Corrupt { what: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating when missing, mode 0600) and migrates the state database.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::CreateDir { path: dir.to_owned(), source: e })?;
+        }
+        create_private(path);
+        let conn =
+            Connection::open(path).map_err(|e| StoreError::Open { path: path.to_owned(), source: e })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn, path: path.to_owned() };
+        migrations::migrate(&mut store.conn, path)?;
+        Ok(store)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        migrations::migrate(&mut conn, Path::new(":memory:"))?;
+        Ok(Store { conn, path: PathBuf::from(":memory:") })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `PRAGMA integrity_check`: `ok` when the file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// Creates the file with mode 0600 before SQLite opens it, so it is never readable by others.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    }
+}

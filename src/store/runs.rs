@@ -1,0 +1,190 @@
+//! Runs, held operations and the journal.
+
+use super::{Result, Store, StoreError};
+use crate::reconcile::plan::{Op, Plan};
+use rusqlite::{params, OptionalExtension};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunKind {
+    Plan,
+    Sync,
+    Apply,
+    Approve,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Plan => "plan",
+            RunKind::Sync => "sync",
+            RunKind::Apply => "apply",
+            RunKind::Approve => "approve",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Finished; everything planned was applied (or, for `plan`, printed).
+    Ok,
+    /// Finished, with deprovisioning held by the safety threshold.
+    Held,
+    /// Finished, but some operations failed.
+    Partial,
+    /// Aborted (source error, auth failure, …); the reason is in `error`.
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Held => "held",
+            RunOutcome::Partial => "partial",
+            RunOutcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub kind: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: String,
+    pub summary: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldOp {
+    pub id: i64,
+    pub run_id: i64,
+    pub op: Op,
+    pub reason: String,
+}
+
+impl Store {
+    pub fn begin_run(&mut self, kind: RunKind, now: i64) -> Result<i64> {
+        self.conn
+            .execute("INSERT INTO runs (kind, started_at) VALUES (?1, ?2)", params![kind.as_str(), now])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(
+        &mut self,
+        run_id: i64,
+        outcome: RunOutcome,
+        plan: Option<&Plan>,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let summary = plan.map(|p| serde_json::to_string(&p.summary()).expect("summary serialises"));
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4, error = ?5 WHERE id = ?1",
+            params![run_id, now, outcome.as_str(), summary, error],
+        )?;
+        Ok(())
+    }
+
+    /// Records the operations a run held, for `status` and `approve`.
+    pub fn record_held(&mut self, run_id: i64, plan: &Plan) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let reason = plan.hold_reason.clone().unwrap_or_default();
+            let mut stmt =
+                tx.prepare("INSERT INTO held (run_id, seq, op, reason) VALUES (?1, ?2, ?3, ?4)")?;
+            for (i, op) in plan.held.iter().enumerate() {
+                stmt.execute(params![
+                    run_id,
+                    i as i64,
+                    serde_json::to_string(op).expect("op serialises"),
+                    reason
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Held operations not yet released, oldest first.
+    pub fn held_ops(&self, run_id: Option<i64>) -> Result<Vec<HeldOp>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, run_id, op, reason FROM held WHERE released_at IS NULL AND (?1 IS NULL OR run_id = ?1) ORDER BY run_id, seq",
+        )?;
+        let rows =
+            stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, run_id, op, reason): (i64, i64, String, String) = row?;
+            let op = serde_json::from_str(&op).map_err(|e| StoreError::Corrupt {
+                what: format!("held operation {id}"),
+                message: e.to_string(),
+            })?;
+            out.push(HeldOp { id, run_id, op, reason });
+        }
+        Ok(out)
+    }
+
+    pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, started_at, finished_at, outcome, summary, error FROM runs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            let summary: Option<String> = r.get(5)?;
+            Ok(RunRecord {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                started_at: r.get(2)?,
+                finished_at: r.get(3)?,
+                outcome: r.get(4)?,
+                summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                error: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>> {
+        Ok(self.recent_runs(u32::MAX)?.into_iter().find(|r| r.id == id))
+    }
+
+    /// Journals an operation before it is sent; returns the entry id.
+    pub fn journal_begin(&mut self, run_id: i64, seq: i64, op: &Op, now: i64) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO journal (run_id, seq, op, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+            params![run_id, seq, serde_json::to_string(op).expect("op serialises"), now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks a journal entry failed (or abandoned) with the target's message.
+    pub fn journal_fail(&mut self, id: i64, state: &str, error: &str, now: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE journal SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, state, error, now],
+        )?;
+        Ok(())
+    }
+
+    /// Journal entries that were sent (or about to be) when a previous process stopped.
+    pub fn journal_pending(&self) -> Result<Vec<(i64, Op)>> {
+        let mut stmt = self.conn.prepare("SELECT id, op FROM journal WHERE state = 'pending' ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, op) = row?;
+            let op = serde_json::from_str(&op).map_err(|e| StoreError::Corrupt {
+                what: format!("journal entry {id}"),
+                message: e.to_string(),
+            })?;
+            out.push((id, op));
+        }
+        Ok(out)
+    }
+
+    pub fn last_run_id(&self) -> Result<Option<i64>> {
+        Ok(self.conn.query_row("SELECT max(id) FROM runs", [], |r| r.get(0)).optional()?.flatten())
+    }
+}

@@ -1,0 +1,281 @@
+//! Loading the snapshot, and advancing it by one confirmed operation in one transaction with its
+//! journal and audit rows.
+
+use super::{Result, Store, StoreError};
+use crate::model::{Attr, SourceKey};
+use crate::reconcile::plan::{Op, Plan};
+use crate::reconcile::snapshot::{ManagedGroup, ManagedUser, Missing, Snapshot};
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn corrupt(what: String, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt { what, message: e.to_string() }
+}
+
+/// The activity name the target's own log uses for an operation (SPEC §6).
+pub fn activity(op: &Op, user_type: Option<&str>) -> String {
+    let who = match user_type {
+        Some("technician") => "Technician",
+        Some(_) => "End User",
+        None => "User",
+    };
+    match op {
+        Op::CreateUser { .. } => format!("{who} Created"),
+        Op::UpdateUser { .. } => format!("{who} Updated"),
+        Op::ReactivateUser { .. } => format!("{who} Enabled"),
+        Op::DeactivateUser { .. } => format!("{who} Disabled"),
+        Op::DeleteUser { .. } => format!("{who} Deleted"),
+        Op::CreateGroup { .. } => "User group Created".into(),
+        Op::RenameGroup { .. } | Op::AddMembers { .. } | Op::RemoveMembers { .. } => {
+            "User group Updated".into()
+        }
+        Op::DeleteGroup { .. } => "User group Deleted".into(),
+    }
+}
+
+fn load_user(tx: &Transaction, key: &SourceKey) -> Result<Option<ManagedUser>> {
+    let row = tx
+        .query_row(
+            "SELECT target_id, attrs, active, roles, missing_since, missing_runs FROM users WHERE key = ?1",
+            [&key.0],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, u32>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(target_id, attrs, active, roles, since, runs)| {
+        user_from_row(key, target_id, &attrs, active, &roles, since, runs)
+    })
+    .transpose()
+}
+
+fn user_from_row(
+    key: &SourceKey,
+    target_id: String,
+    attrs: &str,
+    active: bool,
+    roles: &str,
+    since: Option<i64>,
+    runs: u32,
+) -> Result<ManagedUser> {
+    Ok(ManagedUser {
+        target_id,
+        attrs: serde_json::from_str(attrs).map_err(|e| corrupt(format!("users.attrs of {key}"), e))?,
+        active,
+        roles: serde_json::from_str(roles).map_err(|e| corrupt(format!("users.roles of {key}"), e))?,
+        missing: since.map(|since| Missing { since, runs }),
+    })
+}
+
+fn save_user(tx: &Transaction, key: &SourceKey, u: &ManagedUser, now: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO users (key, target_id, user_name, attrs, active, roles, missing_since, missing_runs, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (key) DO UPDATE SET target_id = ?2, user_name = ?3, attrs = ?4, active = ?5, roles = ?6,
+             missing_since = ?7, missing_runs = ?8, updated_at = ?9",
+        params![
+            key.0,
+            u.target_id,
+            u.user_name(),
+            serde_json::to_string(&u.attrs).expect("attrs serialise"),
+            u.active,
+            serde_json::to_string(&u.roles).expect("roles serialise"),
+            u.missing.map(|m| m.since),
+            u.missing.map_or(0, |m| m.runs),
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Reads the whole snapshot.
+    pub fn load_snapshot(&self) -> Result<Snapshot> {
+        let mut snap = Snapshot::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, target_id, attrs, active, roles, missing_since, missing_runs FROM users")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key = SourceKey(r.get(0)?);
+            let user = user_from_row(
+                &key,
+                r.get(1)?,
+                &r.get::<_, String>(2)?,
+                r.get(3)?,
+                &r.get::<_, String>(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            )?;
+            snap.users.insert(key, user);
+        }
+        let mut stmt = self.conn.prepare("SELECT key, target_id, display_name FROM groups")?;
+        let mut groups: BTreeMap<SourceKey, ManagedGroup> = stmt
+            .query_map([], |r| {
+                Ok((
+                    SourceKey(r.get(0)?),
+                    ManagedGroup { target_id: r.get(1)?, display_name: r.get(2)?, members: BTreeSet::new() },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare("SELECT group_key, user_key FROM memberships")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            if let Some(g) = groups.get_mut(&SourceKey(r.get(0)?)) {
+                g.members.insert(SourceKey(r.get(1)?));
+            }
+        }
+        snap.groups = groups;
+        Ok(snap)
+    }
+
+    /// A counter bumped by every snapshot change: a saved plan is applied only if it is unchanged.
+    pub fn snapshot_version(&self) -> Result<i64> {
+        let v: String =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'snapshot_version'", [], |r| r.get(0))?;
+        Ok(v.parse().unwrap_or(0))
+    }
+
+    /// Advances the snapshot by one operation the target confirmed, marks its journal entry done
+    /// and writes the audit log entry, all in one transaction.
+    pub fn commit_op(
+        &mut self,
+        run_id: i64,
+        journal_id: Option<i64>,
+        op: &Op,
+        target_id: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let user_type = apply_op(&tx, op, target_id, now)?;
+        let details = serde_json::to_string(op).expect("op serialises");
+        let stored_id: Option<String> = match op {
+            Op::CreateGroup { key, .. }
+            | Op::RenameGroup { key, .. }
+            | Op::AddMembers { key, .. }
+            | Op::RemoveMembers { key, .. } => tx
+                .query_row("SELECT target_id FROM groups WHERE key = ?1", [&key.0], |r| r.get(0))
+                .optional()?,
+            _ => target_id.map(str::to_owned),
+        };
+        tx.execute(
+            "INSERT INTO audit (run_id, at, activity, object_key, name, target_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![run_id, now, activity(op, user_type.as_deref()), op.key().0, op.label(), stored_id, details],
+        )?;
+        if let Some(id) = journal_id {
+            tx.execute(
+                "UPDATE journal SET state = 'done', target_id = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, target_id, now],
+            )?;
+        }
+        tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'snapshot_version'", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records which managed users were seen and which are pending deprovisioning (grace period).
+    pub fn record_presence(&mut self, plan: &Plan) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut clear = tx.prepare("UPDATE users SET missing_since = NULL, missing_runs = 0 WHERE key = ?1 AND missing_since IS NOT NULL")?;
+            for key in &plan.present {
+                clear.execute([&key.0])?;
+            }
+            let mut mark =
+                tx.prepare("UPDATE users SET missing_since = ?2, missing_runs = ?3 WHERE key = ?1")?;
+            for p in &plan.pending {
+                mark.execute(params![p.key.0, p.missing_since, p.missing_runs])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Applies an operation to the snapshot rows; returns the user's type for the audit log.
+fn apply_op(tx: &Transaction, op: &Op, target_id: Option<&str>, now: i64) -> Result<Option<String>> {
+    let user_type = |u: &ManagedUser| u.attrs.get(&Attr::UserType).cloned();
+    match op {
+        Op::CreateUser { user } => {
+            let managed = ManagedUser {
+                target_id: target_id.unwrap_or_default().to_owned(),
+                attrs: user.attrs.clone(),
+                active: user.active,
+                roles: user.roles.clone(),
+                missing: None,
+            };
+            save_user(tx, &user.key, &managed, now)?;
+            Ok(user_type(&managed))
+        }
+        Op::UpdateUser { key, changes, .. } | Op::ReactivateUser { key, changes, .. } => {
+            let Some(mut u) = load_user(tx, key)? else { return Ok(None) };
+            u.apply_changes(changes);
+            if matches!(op, Op::ReactivateUser { .. }) {
+                u.active = true;
+                u.missing = None;
+            }
+            save_user(tx, key, &u, now)?;
+            Ok(user_type(&u))
+        }
+        Op::DeactivateUser { key, .. } => {
+            let Some(mut u) = load_user(tx, key)? else { return Ok(None) };
+            u.active = false;
+            u.missing = None;
+            save_user(tx, key, &u, now)?;
+            Ok(user_type(&u))
+        }
+        Op::DeleteUser { key, .. } => {
+            let u = load_user(tx, key)?;
+            tx.execute("DELETE FROM users WHERE key = ?1", [&key.0])?;
+            tx.execute("DELETE FROM memberships WHERE user_key = ?1", [&key.0])?;
+            Ok(u.as_ref().and_then(user_type))
+        }
+        Op::CreateGroup { key, display_name } => {
+            tx.execute(
+                "INSERT INTO groups (key, target_id, display_name, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET target_id = ?2, display_name = ?3, updated_at = ?4",
+                params![key.0, target_id.unwrap_or_default(), display_name, now],
+            )?;
+            tx.execute("DELETE FROM memberships WHERE group_key = ?1", [&key.0])?;
+            Ok(None)
+        }
+        Op::RenameGroup { key, to, .. } => {
+            tx.execute(
+                "UPDATE groups SET display_name = ?2, updated_at = ?3 WHERE key = ?1",
+                params![key.0, to, now],
+            )?;
+            Ok(None)
+        }
+        Op::AddMembers { key, members, .. } => {
+            let exists: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM groups WHERE key = ?1)", [&key.0], |r| r.get(0))?;
+            if exists {
+                let mut stmt =
+                    tx.prepare("INSERT OR IGNORE INTO memberships (group_key, user_key) VALUES (?1, ?2)")?;
+                for m in members {
+                    stmt.execute([&key.0, &m.0])?;
+                }
+            }
+            Ok(None)
+        }
+        Op::RemoveMembers { key, members, .. } => {
+            let mut stmt = tx.prepare("DELETE FROM memberships WHERE group_key = ?1 AND user_key = ?2")?;
+            for m in members {
+                stmt.execute([&key.0, &m.0])?;
+            }
+            Ok(None)
+        }
+        Op::DeleteGroup { key, .. } => {
+            tx.execute("DELETE FROM memberships WHERE group_key = ?1", [&key.0])?;
+            tx.execute("DELETE FROM groups WHERE key = ?1", [&key.0])?;
+            Ok(None)
+        }
+    }
+}
