@@ -49,7 +49,10 @@ pub struct Record {
 
 impl Record {
     /// All values of an attribute (name compared case-insensitively, options ignored).
-    pub fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Value> + use<'a, 'n> {
+    pub fn values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a Value> + use<'a, 'n> {
         self.attrs
             .iter()
             .filter(move |(n, _)| attr_base(n).eq_ignore_ascii_case(name))
