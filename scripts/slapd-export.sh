@@ -79,13 +79,21 @@ export LDAPNOINIT=1
 
 work=$(mktemp -d "$outdir/.slapd.XXXXXX") || die "cannot create a temporary directory in '$outdir'"
 slapd_pid=
+# Stops our slapd: SIGTERM (it shuts down cleanly in milliseconds), SIGKILL after 10 s.
+stop_slapd() {
+    [[ -n $slapd_pid ]] || return 0
+    kill "$slapd_pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$slapd_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$slapd_pid" 2>/dev/null || true
+    wait "$slapd_pid" 2>/dev/null || true
+    slapd_pid=
+}
 cleanup() {
     local status=$?
-    if [[ -n $slapd_pid ]]; then
-        kill "$slapd_pid" 2>/dev/null || true
-        wait "$slapd_pid" 2>/dev/null || true
-        slapd_pid=
-    fi
+    stop_slapd
     rm -rf "$work"
     exit "$status"
 }
@@ -117,13 +125,15 @@ $(cat "$work/slapadd.log")"
     die "slapcat failed:
 $(cat "$work/slapcat.log")"
 
-# Start slapd in the foreground (-d 0: no debug output, no fork, so $! is slapd itself) on a
-# random loopback port; another port is tried when the one picked is taken.
+# Start slapd in the foreground on a random loopback port; another port is tried when the one
+# picked is taken. "-d none" keeps slapd from forking (so $! is slapd itself) and prints only
+# start, stop and errors such as "bind(6) failed errno=98 (Address already in use)"; with
+# "-d 0" a failed start prints nothing at all.
 url=
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
     port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
     try_url=ldap://127.0.0.1:$port
-    "$slapd" -f "$work/slapd.conf" -h "$try_url/" -d 0 >"$work/slapd.log" 2>&1 &
+    "$slapd" -f "$work/slapd.conf" -h "$try_url/" -d none >"$work/slapd.log" 2>&1 &
     slapd_pid=$!
     for _ in $(seq 200); do # up to ~10 s
         if ! kill -0 "$slapd_pid" 2>/dev/null; then
@@ -158,6 +168,4 @@ search >"$outdir/ldapsearch-commented.ldif" 2>"$work/ldapsearch.err" ||
     die "ldapsearch (commented) failed:
 $(cat "$work/ldapsearch.err")"
 
-kill "$slapd_pid"
-wait "$slapd_pid" 2>/dev/null || true
-slapd_pid=
+stop_slapd
