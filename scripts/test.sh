@@ -55,11 +55,13 @@ apt_updated=
 apt_install() {
     if [[ -z $apt_updated ]]; then
         log "apt-get update"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null ||
+            die "apt-get update failed (see above)"
         apt_updated=1
     fi
     log "apt-get install $*"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
+        die "apt-get install $* failed (see above)"
 }
 
 # Pids of running processes named slapd (from /proc: procps may be missing on a fresh machine).
