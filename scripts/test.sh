@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The project's test command (CI runs exactly this): installs what the tests need on a fresh
+# Debian machine (OpenLDAP slapd + ldap-utils from apt, the pinned SCIM server in .venv/), then
+# runs rustfmt, clippy and the whole test suite.
+#
+# Environment it exports for the tests (each may be set beforehand to override the lookup):
+#   SLAPD_BIN, SLAPADD_BIN, SLAPCAT_BIN, LDAPSEARCH_BIN   OpenLDAP programs
+#   SCIM2_SERVER_BIN                                      the pinned scim2-server in .venv/
+# (Not SCIMSYNC_*: that prefix is the daemon's own configuration namespace.)
+set -euo pipefail
+
+SCIM2_SERVER_VERSION=0.8.3
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [[ $(id -u) == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        die "installing system packages needs root or sudo: run '$*' as root, then run this again"
+    fi
+}
+
+# find_prog NAME: NAME on PATH, else in the sbin directories (slapd and slapcat live in
+# /usr/sbin, which is not on a normal user's PATH). Prints nothing when it is missing.
+find_prog() {
+    local name=$1 dir
+    if command -v "$name" 2>/dev/null; then
+        return 0
+    fi
+    for dir in /usr/sbin /usr/local/sbin /sbin; do
+        if [[ -x $dir/$name ]]; then
+            printf '%s\n' "$dir/$name"
+            return 0
+        fi
+    done
+    return 0
+}
+
+have_ldap_tools() {
+    [[ -n $(find_prog slapd) && -n $(find_prog slapadd) && -n $(find_prog slapcat) && -n $(find_prog ldapsearch) ]]
+}
+
+apt_updated=
+apt_install() {
+    if [[ -z $apt_updated ]]; then
+        log "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null ||
+            die "apt-get update failed (see above)"
+        apt_updated=1
+    fi
+    log "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
+        die "apt-get install $* failed (see above)"
+}
+
+# Pids of running processes named slapd (from /proc: procps may be missing on a fresh machine).
+slapd_pids() {
+    local d comm
+    for d in /proc/[0-9]*; do
+        comm=$(cat "$d/comm" 2>/dev/null) || continue
+        [[ $comm == slapd ]] && printf '%s\n' "${d#/proc/}"
+    done
+    return 0
+}
+
+POLICY=/usr/sbin/policy-rc.d
+POLICY_BACKUP=/usr/sbin/policy-rc.d.scimsync-test
+policy_installed=
+restore_policy() {
+    [[ -n $policy_installed ]] || return 0
+    as_root rm -f "$POLICY"
+    if [[ -e $POLICY_BACKUP ]]; then
+        as_root mv "$POLICY_BACKUP" "$POLICY"
+    fi
+    policy_installed=
+}
+
+# Installs slapd + ldap-utils without letting the package configure or start a system daemon:
+# debconf is told to skip the initial configuration, and a policy-rc.d that answers 101 forbids
+# every service start while the install runs (an existing policy-rc.d is put back afterwards,
+# also when the install fails).
+install_ldap_tools() {
+    local before pid
+    command -v apt-get >/dev/null ||
+        die "slapd/slapcat/ldapsearch are missing and there is no apt-get: install OpenLDAP's slapd and client tools by hand"
+    before=$(slapd_pids)
+
+    trap restore_policy EXIT
+    if [[ -e $POLICY ]]; then
+        as_root mv "$POLICY" "$POLICY_BACKUP"
+    fi
+    policy_installed=1
+    printf '#!/bin/sh\n# Installed by scripts/test.sh for the duration of an apt install.\nexit 101\n' |
+        as_root tee "$POLICY" >/dev/null
+    as_root chmod 755 "$POLICY"
+
+    echo 'slapd slapd/no_configuration boolean true' | as_root debconf-set-selections
+    apt_install slapd ldap-utils
+    restore_policy
+    trap - EXIT
+
+    # Belt and braces: a slapd that appeared during the install was started by it; stop it.
+    for pid in $(slapd_pids); do
+        if ! grep -qx "$pid" <<<"$before"; then
+            log "stopping slapd (pid $pid) that the package install started"
+            as_root kill "$pid" || true
+        fi
+    done
+}
+
+t0=$SECONDS
+if have_ldap_tools; then
+    log "OpenLDAP tools present"
+else
+    log "installing OpenLDAP slapd and ldap-utils (apt)"
+    install_ldap_tools
+    have_ldap_tools || die "slapd, slapadd, slapcat or ldapsearch still missing after the apt install"
+    log "OpenLDAP installed in $((SECONDS - t0)) s"
+fi
+export SLAPD_BIN=${SLAPD_BIN:-$(find_prog slapd)}
+export SLAPADD_BIN=${SLAPADD_BIN:-$(find_prog slapadd)}
+export SLAPCAT_BIN=${SLAPCAT_BIN:-$(find_prog slapcat)}
+export LDAPSEARCH_BIN=${LDAPSEARCH_BIN:-$(find_prog ldapsearch)}
+
+# The pinned SCIM 2.0 server, in a venv local to the checkout.
+venv=$ROOT/.venv
+scim_server_ok() {
+    [[ -x $venv/bin/scim2-server ]] &&
+        [[ $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("scim2-server"))' 2>/dev/null) == "$SCIM2_SERVER_VERSION" ]]
+}
+if scim_server_ok; then
+    log "scim2-server $SCIM2_SERVER_VERSION present in .venv/"
+else
+    t1=$SECONDS
+    if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        log "python3 with venv support is missing"
+        apt_install python3 python3-venv
+    fi
+    if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+        log "creating the Python venv .venv/"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
+    log "pip install scim2-server==$SCIM2_SERVER_VERSION into .venv/"
+    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==$SCIM2_SERVER_VERSION"
+    scim_server_ok || die ".venv/bin/scim2-server $SCIM2_SERVER_VERSION is still missing after pip install"
+    log "scim2-server installed in $((SECONDS - t1)) s"
+fi
+export SCIM2_SERVER_BIN=$venv/bin/scim2-server
+
+command -v cargo >/dev/null || die "cargo is missing: install a Rust toolchain (rustup) first"
+
+log "cargo fmt --check"
+cargo fmt --check || die "formatting differs: run 'cargo fmt' and commit the result"
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+# Doc tests first: nextest does not run them, and the test runner's summary should be the last
+# thing this script prints.
+log "cargo test --doc"
+cargo test --doc
+
+if cargo nextest --version >/dev/null 2>&1; then
+    log "cargo nextest run --no-fail-fast"
+    cargo nextest run --no-fail-fast
+else
+    log "cargo-nextest not found; cargo test --no-fail-fast"
+    cargo test --no-fail-fast
+fi
