@@ -1,8 +1,10 @@
 //! scimsync: a pull-based directory reconciler. Data flows source → mapping → plan → apply → snapshot.
 
+pub mod cli;
 pub mod config;
 pub mod mapping;
 pub mod model;
+pub mod pipeline;
 pub mod reconcile;
 pub mod source;
 pub mod store;

@@ -287,7 +287,7 @@ fn split_members(op: Op, held_users: &BTreeSet<SourceKey>) -> (Option<Op>, Optio
 }
 
 /// Orders operations: user creates, reactivations, updates; group creates and renames; membership
-/// removals then additions; group deletes; user deprovisioning last. Within a kind, by key.
+/// removals then additions; group deletes; user deprovisioning last. Within a kind, by name.
 fn sort_membership_block(ops: &mut [Op]) {
     fn rank(op: &Op) -> u8 {
         match op {
@@ -302,6 +302,9 @@ fn sort_membership_block(ops: &mut [Op]) {
             Op::DeactivateUser { .. } | Op::DeleteUser { .. } => 8,
         }
     }
-    // Stable: chunks of one group keep their order.
-    ops.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.key().cmp(b.key())));
+    // By name for readers, then by key for determinism; stable, so chunks of one group keep
+    // their order.
+    ops.sort_by(|a, b| {
+        rank(a).cmp(&rank(b)).then_with(|| a.label().cmp(b.label())).then_with(|| a.key().cmp(b.key()))
+    });
 }

@@ -99,11 +99,11 @@ fn text_op(out: &mut String, op: &Op, names: &Names, indent: &str) {
         Op::CreateUser { user } => {
             let _ = writeln!(out, "{indent}+ user {label}");
             for (a, v) in &user.attrs {
-                let _ = writeln!(out, "{indent}    {:<22} {v:?}", a.name());
+                let _ = writeln!(out, "{indent}    {:<30} {v:?}", a.name());
             }
             if !user.roles.is_empty() {
                 let roles: Vec<_> = user.roles.iter().collect();
-                let _ = writeln!(out, "{indent}    {:<22} {roles:?}", "roles");
+                let _ = writeln!(out, "{indent}    {:<30} {roles:?}", "roles");
             }
             Ok(())
         }
@@ -111,15 +111,15 @@ fn text_op(out: &mut String, op: &Op, names: &Names, indent: &str) {
             let what = if matches!(op, Op::ReactivateUser { .. }) { " (reactivate)" } else { "" };
             let _ = writeln!(out, "{indent}~ user {label}{what}");
             if !what.is_empty() {
-                let _ = writeln!(out, "{indent}    {:<22} false → true", "active");
+                let _ = writeln!(out, "{indent}    {:<30} false → true", "active");
             }
             for c in changes {
                 let _ = match c {
                     Change::Set { attr, before, after } => {
-                        writeln!(out, "{indent}    {:<22} {} → {}", attr.name(), show(before), show(after))
+                        writeln!(out, "{indent}    {:<30} {} → {}", attr.name(), show(before), show(after))
                     }
                     Change::Roles { before, after } => {
-                        writeln!(out, "{indent}    {:<22} {before:?} → {after:?}", "roles")
+                        writeln!(out, "{indent}    {:<30} {before:?} → {after:?}", "roles")
                     }
                 };
             }

@@ -1,0 +1,294 @@
+//! Command line: clap definitions and one function per command. Exit codes: 0 success, 1 error,
+//! 2 changes present (`plan --detailed-exitcode`), 3 run held by the safety threshold.
+
+use crate::config::{self, Config};
+use crate::pipeline::{self, now};
+use crate::reconcile::render;
+use crate::source;
+use crate::store::{RunKind, RunOutcome, Store};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "scimsync", version, about = "Directory sync: LDIF/CSV/JSON/SCIM source → SCIM 2.0 target")]
+pub struct Cli {
+    /// The config file.
+    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Dry run: read, map and plan; print what a sync would do. Writes nothing but the run record.
+    Plan {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write the report to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 2 when the plan has changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Print the mapped values of named source users (userName, key, DN or uid).
+    Preview {
+        #[arg(required = true)]
+        users: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Validate the config (every problem at once) and read the source.
+    Check {
+        /// Validate the config only; read nothing.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Last runs, held operations and token expiry.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Runs the parsed command; the exit code on success, an error (exit 1) otherwise.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Plan { format, out, detailed_exitcode } => {
+            plan(&load_config(&cli.config)?, format, out.as_deref(), detailed_exitcode)
+        }
+        Command::Preview { users, format } => preview(&load_config(&cli.config)?, &users, format),
+        Command::Check { offline } => check(&cli.config, offline),
+        Command::Status { format } => status(&load_config(&cli.config)?, format),
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let config = config::load(path)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(config)
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.state_path).context("opening the state database")
+}
+
+fn emit(text: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    match out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> anyhow::Result<ExitCode> {
+    let mut store = open_store(config)?;
+    let started = now();
+    let run_id = store.begin_run(RunKind::Plan, started)?;
+    let prepared = match pipeline::prepare(config, &store, started) {
+        Ok(p) => p,
+        Err(e) => {
+            store.finish_run(run_id, RunOutcome::Failed, None, Some(&format!("{e:#}")), now())?;
+            return Err(e);
+        }
+    };
+    let plan = &prepared.plan;
+    let names = prepared.names();
+    let text = match format {
+        Format::Text => render::text(plan, &names),
+        Format::Json => format!("{:#}\n", render::json(plan, &names)),
+        Format::Markdown => render::markdown(plan, &names),
+    };
+    emit(&text, out)?;
+    let outcome = if plan.is_held() { RunOutcome::Held } else { RunOutcome::Ok };
+    store.finish_run(run_id, outcome, Some(plan), None, now())?;
+    Ok(if plan.is_held() {
+        ExitCode::from(3)
+    } else if detailed && !plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result<ExitCode> {
+    let dir = source::read(&config.source).context("reading the source failed")?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    let desired = config.mapping.map_directory(dir.clone());
+    for w in wanted {
+        let hit = dir.users.iter().find(|u| {
+            u.key.0.eq_ignore_ascii_case(w)
+                || u.record.dn.eq_ignore_ascii_case(w)
+                || u.record.first_text("uid").is_some_and(|v| v.eq_ignore_ascii_case(w))
+                || desired.users.get(&u.key).is_some_and(|d| d.user_name().eq_ignore_ascii_case(w))
+                || config.source.directory.user_name_attributes.iter().any(|a| u.record.has_value_ci(a, w))
+        });
+        match hit {
+            None => missing.push(w.clone()),
+            Some(su) => {
+                let mapped = desired.users.get(&su.key);
+                let skip = desired.skipped.iter().find(|s| s.key.as_ref() == Some(&su.key));
+                found.push(serde_json::json!({
+                    "query": w,
+                    "key": su.key.0,
+                    "origin": su.record.origin.to_string(),
+                    "groups": su.groups,
+                    "source_active": su.active,
+                    "mapped": mapped.map(|m| serde_json::json!({
+                        "attributes": m.attrs.iter().map(|(a, v)| (a.name().to_owned(), serde_json::Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
+                        "active": m.active,
+                        "roles": m.roles,
+                    })),
+                    "skipped": skip.map(|s| s.reason.clone()),
+                }));
+            }
+        }
+    }
+    let text = match format {
+        Format::Json => format!("{:#}\n", serde_json::json!({"users": found, "not_found": missing})),
+        Format::Text | Format::Markdown => preview_text(&found, &missing),
+    };
+    emit(&text, None)?;
+    Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn preview_text(found: &[serde_json::Value], missing: &[String]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for f in found {
+        let _ = writeln!(
+            out,
+            "{} ({}; key {})",
+            f["query"].as_str().unwrap_or(""),
+            f["origin"].as_str().unwrap_or(""),
+            f["key"].as_str().unwrap_or("")
+        );
+        let groups: Vec<&str> =
+            f["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str()).collect();
+        let _ = writeln!(out, "    {:<38} {groups:?}", "source groups");
+        match (&f["mapped"], &f["skipped"]) {
+            (serde_json::Value::Object(m), _) => {
+                for (k, v) in m["attributes"].as_object().into_iter().flatten() {
+                    let _ = writeln!(out, "    {k:<38} {v}");
+                }
+                let _ = writeln!(out, "    {:<38} {}", "active", m["active"]);
+                let _ = writeln!(out, "    {:<38} {}", "roles", m["roles"]);
+            }
+            (_, serde_json::Value::String(reason)) => {
+                let _ = writeln!(out, "    not provisioned: {reason}");
+            }
+            _ => {}
+        }
+    }
+    for m in missing {
+        let _ = writeln!(out, "{m}: no such user in the source (searched userName, key, DN and uid)");
+    }
+    out
+}
+
+fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    println!("config {} is valid", path.display());
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    if offline {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let desired = pipeline::read_desired(&config)?;
+    println!(
+        "source: {} records read, {} users and {} groups mapped, {} skipped, {} warnings",
+        desired.records_read,
+        desired.users.len(),
+        desired.groups.len(),
+        desired.skipped.len(),
+        desired.warnings.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
+    let store = open_store(config)?;
+    let runs = store.recent_runs(10)?;
+    let held = store.held_ops(None)?;
+    let days_left = config.target.token_expires.map(|t| (t - now()).div_euclid(86_400));
+    if format == Format::Json {
+        let v = serde_json::json!({
+            "runs": runs,
+            "held": held.iter().map(|h| serde_json::json!({"run": h.run_id, "op": h.op.kind(), "key": h.op.key().0, "name": h.op.label()})).collect::<Vec<_>>(),
+            "token_days_left": days_left,
+            "state": config.state_path,
+        });
+        emit(&format!("{v:#}\n"), None)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "state: {}", config.state_path.display());
+    if let Some(d) = days_left {
+        let note = match d {
+            d if d < 0 => " — EXPIRED: generate a new token and write it to target.token_file",
+            0..=7 => " — renew it now",
+            8..=30 => " — renew it soon",
+            _ => "",
+        };
+        let _ = writeln!(out, "token: {d} days left{note}");
+    }
+    let _ = writeln!(out, "\nlast runs:");
+    if runs.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for r in &runs {
+        let when = chrono::DateTime::from_timestamp(r.started_at, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let _ = writeln!(out, "  #{} {} {} {}", r.id, r.kind, when.unwrap_or_default(), r.outcome);
+        if let Some(s) = &r.summary {
+            let counts: Vec<String> = s
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if !counts.is_empty() {
+                let _ = writeln!(out, "      {}", counts.join(" "));
+            }
+        }
+        if let Some(e) = &r.error {
+            let _ = writeln!(out, "      error: {}", e.lines().next().unwrap_or(""));
+        }
+    }
+    let _ = writeln!(out, "\nheld operations: {}", held.len());
+    for h in &held {
+        let _ = writeln!(out, "  run #{}: {} {}", h.run_id, h.op.kind(), h.op.label());
+    }
+    emit(&out, None)?;
+    Ok(ExitCode::SUCCESS)
+}
