@@ -58,25 +58,67 @@ pub struct RawGroup {
     pub members: Vec<MemberRef>,
 }
 
-/// A normalised DN for matching member values to entries: lowercase, no spaces around `,` `=` `+`.
+/// A normalised DN for matching member values to entries: escapes decoded (`\2C` and `\,` are
+/// the same), specials re-escaped, no spaces around `,` `=` `+`, lowercase.
 pub fn normalize_dn(dn: &str) -> String {
+    // Decode escapes to (byte, escaped) pairs.
+    let b = dn.trim().as_bytes();
+    let mut bytes = Vec::with_capacity(b.len());
+    let mut escaped = Vec::with_capacity(b.len());
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), b.get(i + 2).and_then(|c| hex(*c))) {
+                bytes.push((h * 16 + l) as u8);
+                i += 3;
+            } else {
+                bytes.push(b[i + 1]);
+                i += 2;
+            }
+            escaped.push(true);
+        } else {
+            bytes.push(b[i]);
+            escaped.push(false);
+            i += 1;
+        }
+    }
     let mut out = String::with_capacity(dn.len());
     let mut pending_space = false;
-    for c in dn.trim().chars() {
-        if c == ' ' {
+    let mut last_sep = true;
+    let mut k = 0;
+    // Re-encode: escaped bytes become literal text, specials escaped again.
+    while k < bytes.len() {
+        let len = utf8_len(bytes[k]).min(bytes.len() - k);
+        let chunk = String::from_utf8_lossy(&bytes[k..k + len]).into_owned();
+        let was_escaped = escaped[k];
+        k += len;
+        let c = chunk.chars().next().unwrap_or('\u{fffd}');
+        if !was_escaped && c == ' ' {
             pending_space = true;
             continue;
         }
-        if pending_space
-            && !matches!(c, ',' | '=' | '+')
-            && !matches!(out.chars().last(), Some(',' | '=' | '+') | None)
-        {
+        let sep = !was_escaped && matches!(c, ',' | '=' | '+');
+        if pending_space && !sep && !last_sep {
             out.push(' ');
         }
         pending_space = false;
-        out.extend(c.to_lowercase());
+        if was_escaped && matches!(c, ',' | '=' | '+' | '"' | '\\' | '<' | '>' | ';' | '#' | ' ') {
+            out.push('\\');
+        }
+        out.extend(chunk.chars().flat_map(char::to_lowercase));
+        last_sep = sep;
     }
     out
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xF7 => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
 }
 
 /// The stable key of an entry: the first key attribute present, else its normalised DN.
@@ -256,6 +298,14 @@ mod tests {
         assert_eq!(names, [("outer", 1), ("inner", 1), ("posix", 1)]);
         assert_eq!(dir.users[0].groups, BTreeSet::from(["inner".to_string(), "outer".to_string()]));
         assert_eq!(dir.users[1].groups, BTreeSet::from(["posix".to_string()]));
+    }
+
+    #[test]
+    fn dn_normalisation_decodes_escapes_and_spaces() {
+        assert_eq!(normalize_dn("cn=Doe\\2C Jane, ou=P"), normalize_dn("CN = Doe\\, Jane,ou=p"));
+        assert_eq!(normalize_dn("cn=Doe\\, Jane,ou=p"), "cn=doe\\, jane,ou=p");
+        assert_eq!(normalize_dn("cn=J\\C3\\BCrgen,ou=p"), "cn=jürgen,ou=p");
+        assert_ne!(normalize_dn("cn=a\\,b"), normalize_dn("cn=a,b"));
     }
 
     #[test]
