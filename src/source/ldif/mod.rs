@@ -168,8 +168,12 @@ pub struct LdifReader<R> {
     started: bool,
     /// Set at the end of input and after any error.
     done: bool,
-    /// Attribute count of the last entry, to size the next one's vector.
-    attrs_hint: usize,
+    /// The attributes of the entry being read; moved out into an exactly sized vector at its end.
+    scratch: Vec<(String, Value)>,
+    /// `(as written, lowercased)` of the n-th attribute description of the entries read so far:
+    /// exports repeat the same attributes in the same order, so most lines hit and skip checking
+    /// and lowercasing the description.
+    names: Vec<(Vec<u8>, String)>,
 }
 
 impl<R: BufRead> LdifReader<R> {
@@ -181,7 +185,8 @@ impl<R: BufRead> LdifReader<R> {
             buf: Vec::with_capacity(256),
             started: false,
             done: false,
-            attrs_hint: 8,
+            scratch: Vec::new(),
+            names: Vec::new(),
         }
     }
 
@@ -242,7 +247,8 @@ impl<R: BufRead> LdifReader<R> {
                         .into(),
                 )),
             };
-        let mut attrs = Vec::with_capacity(self.attrs_hint);
+        let mut attrs = std::mem::take(&mut self.scratch);
+        attrs.clear();
         loop {
             let line = match self.next_line()? {
                 Line::End | Line::Blank => break,
@@ -283,18 +289,51 @@ impl<R: BufRead> LdifReader<R> {
                     changetype,
                 });
             }
-            let name = name
-                .iter()
-                .map(|&b| char::from(b.to_ascii_lowercase()))
-                .collect();
+            let name = self.description(attrs.len(), line, spec)?;
             attrs.push((name, self.value(line, spec)?));
         }
-        self.attrs_hint = attrs.len();
-        let origin = Origin {
-            path: self.path.clone(),
-            line: start,
+        let record = Record {
+            origin: Origin {
+                path: self.path.clone(),
+                line: start,
+            },
+            dn,
+            attrs: attrs.drain(..).collect(),
         };
-        Ok(Some(Record { origin, dn, attrs }))
+        self.scratch = attrs;
+        Ok(Some(record))
+    }
+
+    /// The lowercased attribute description of the line in the buffer, the `index`-th of its
+    /// entry, checked for validity.
+    fn description(&mut self, index: usize, line: u64, spec: Spec) -> Result<String, LdifError> {
+        let raw = &self.buf[..spec.colon];
+        if let Some((cached, lower)) = self.names.get(index) {
+            if cached.as_slice() == raw {
+                return Ok(lower.clone());
+            }
+        }
+        let lower = match std::str::from_utf8(raw) {
+            Ok(name) if is_description(raw) => name.to_ascii_lowercase(),
+            _ => {
+                return Err(self.syntax(
+                    line,
+                    format!(
+                        "invalid attribute description \"{}\"; it must be a name of letters, \
+                         digits and hyphens (or an OID), optionally followed by options like \
+                         \";binary\"",
+                        show(raw)
+                    ),
+                ))
+            }
+        };
+        let entry = (raw.to_vec(), lower.clone());
+        match self.names.get_mut(index) {
+            Some(slot) => *slot = entry,
+            None if index < 256 => self.names.push(entry),
+            None => {}
+        }
+        Ok(lower)
     }
 
     /// The next logical line that is not a comment.
@@ -335,7 +374,7 @@ impl<R: BufRead> LdifReader<R> {
         }
     }
 
-    /// Splits the content line in the buffer at its colon and checks the attribute description.
+    /// Splits the content line in the buffer at its colon (the caller checks the description).
     fn split(&self, line: u64) -> Result<Spec, LdifError> {
         let buf = &self.buf;
         let Some(colon) = buf.iter().position(|&b| b == b':') else {
@@ -348,17 +387,6 @@ impl<R: BufRead> LdifReader<R> {
                 ),
             ));
         };
-        let name = &buf[..colon];
-        if !is_description(name) {
-            return Err(self.syntax(
-                line,
-                format!(
-                    "invalid attribute description \"{}\"; it must be a name of letters, digits \
-                     and hyphens (or an OID), optionally followed by options like \";binary\"",
-                    show(name)
-                ),
-            ));
-        }
         let (kind, mut value) = match buf.get(colon + 1) {
             Some(b':') => (Kind::Base64, colon + 2),
             Some(b'<') => (Kind::Url, colon + 2),
@@ -388,7 +416,8 @@ impl<R: BufRead> LdifReader<R> {
                         ),
                     )
                 })?;
-                if let Some(at) = raw.iter().position(|&b| b == 0) {
+                if raw.contains(&0) {
+                    let at = raw.iter().position(|&b| b == 0).unwrap_or_default();
                     return Err(self.syntax(
                         line,
                         format!(
