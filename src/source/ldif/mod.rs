@@ -11,10 +11,11 @@
 use super::{Origin, Record, Value};
 use base64::Engine as _;
 use std::io::{self, BufRead};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[cfg(test)]
 mod tests;
+mod url;
 
 /// Where `:<` URL values may be read from. `None` refuses every URL value.
 #[derive(Clone, Debug, Default)]
@@ -292,15 +293,18 @@ impl<R: BufRead> LdifReader<R> {
             let name = self.description(attrs.len(), line, spec)?;
             attrs.push((name, self.value(line, spec)?));
         }
+        // An exactly sized vector for the record; the scratch one keeps its capacity for the next.
+        let mut exact = Vec::with_capacity(attrs.len());
+        exact.append(&mut attrs);
+        self.scratch = attrs;
         let record = Record {
             origin: Origin {
                 path: self.path.clone(),
                 line: start,
             },
             dn,
-            attrs: attrs.drain(..).collect(),
+            attrs: exact,
         };
-        self.scratch = attrs;
         Ok(Some(record))
     }
 
@@ -454,50 +458,22 @@ impl<R: BufRead> LdifReader<R> {
     fn url_value(&self, line: u64, name: &str, raw: &[u8]) -> Result<Value, LdifError> {
         let url = String::from_utf8_lossy(raw);
         let url = url.trim_end();
-        let refused = |why: String| LdifError::UrlRefused {
-            path: self.path.clone(),
-            line,
-            message: format!("the value of \"{name}\" is the URL {url}, which is refused: {why}"),
-        };
-        let Some(dir) = &self.policy.allowed_dir else {
-            return Err(refused(
-                "URL values are off by default; to allow them set source.allow_url_dir to the \
-                 directory that holds the referenced files"
-                    .into(),
-            ));
-        };
-        let Some(file) = file_url_path(url) else {
-            return Err(refused(
-                "only file:// URLs of a local absolute path (file:///dir/file) are supported; \
-                 inline the value instead"
-                    .into(),
-            ));
-        };
-        let dir = dir.canonicalize().map_err(|e| {
-            refused(format!(
-                "source.allow_url_dir {} cannot be resolved ({e}); point it at an existing \
-                 directory",
-                dir.display()
-            ))
-        })?;
-        let unreadable = |e: io::Error| {
-            self.syntax(
+        match url::read(&self.policy, url) {
+            Ok(bytes) => Ok(bytes_value(bytes)),
+            Err(url::UrlError::Refused(why)) => Err(LdifError::UrlRefused {
+                path: self.path.clone(),
+                line,
+                message: format!(
+                    "the value of \"{name}\" is the URL {url}, which is refused: {why}"
+                ),
+            }),
+            Err(url::UrlError::Unreadable(e)) => Err(self.syntax(
                 line,
                 format!(
                     "cannot read {url} for the value of \"{name}\": {e}; fix the URL or the file"
                 ),
-            )
-        };
-        let file = file.canonicalize().map_err(unreadable)?;
-        if !file.starts_with(&dir) {
-            return Err(refused(format!(
-                "{} is outside source.allow_url_dir ({}); move the file there or change \
-                 source.allow_url_dir",
-                file.display(),
-                dir.display()
-            )));
+            )),
         }
-        Ok(bytes_value(std::fs::read(&file).map_err(unreadable)?))
     }
 
     fn check_version(&self, line: u64, spec: Spec) -> Result<(), LdifError> {
@@ -596,37 +572,6 @@ fn is_key_char(b: u8) -> bool {
 
 fn is_trailer(name: &[u8]) -> bool {
     TRAILER.iter().any(|t| name.eq_ignore_ascii_case(t))
-}
-
-/// The local path of a `file:///path` or `file://localhost/path` URL, percent-decoded.
-fn file_url_path(url: &str) -> Option<PathBuf> {
-    let scheme = url.get(..7)?;
-    if !scheme.eq_ignore_ascii_case("file://") {
-        return None;
-    }
-    let rest = &url[7..];
-    let path = if rest.starts_with('/') {
-        rest
-    } else {
-        rest.strip_prefix("localhost")?
-    };
-    if !path.starts_with('/') {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(path.len());
-    let mut iter = path.bytes();
-    while let Some(b) = iter.next() {
-        if b == b'%' {
-            let hex = [iter.next()?, iter.next()?];
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-        } else {
-            bytes.push(b);
-        }
-    }
-    Some(Path::new(&String::from_utf8(bytes).ok()?).to_path_buf())
 }
 
 /// A line or name for an error message: lossy UTF-8, cut at 60 characters.
