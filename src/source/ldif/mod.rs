@@ -479,11 +479,12 @@ impl<R: BufRead> LdifReader<R> {
     fn check_version(&self, line: u64, spec: Spec) -> Result<(), LdifError> {
         match self.value(line, spec)? {
             Value::Text(v) if v.trim() == "1" => Ok(()),
-            v => Err(self.syntax(
+            _ => Err(self.syntax(
                 line,
                 format!(
-                    "unsupported LDIF version {v:?}; only \"version: 1\" (RFC 2849) exists, so \
-                     fix or remove the line"
+                    "unsupported LDIF version \"{}\"; only \"version: 1\" (RFC 2849) exists, \
+                     so fix or remove the line",
+                    show(&self.buf[spec.value..])
                 ),
             )),
         }
