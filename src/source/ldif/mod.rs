@@ -11,10 +11,11 @@
 use super::{Origin, Record, Value};
 use base64::Engine as _;
 use std::io::{self, BufRead};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[cfg(test)]
 mod tests;
+mod url;
 
 /// Where `:<` URL values may be read from. `None` refuses every URL value.
 #[derive(Clone, Debug, Default)]
@@ -156,8 +157,12 @@ pub struct LdifReader<R> {
     started: bool,
     /// Set at the end of input and after any error.
     done: bool,
-    /// Attribute count of the last entry, to size the next one's vector.
-    attrs_hint: usize,
+    /// The attributes of the entry being read; moved out into an exactly sized vector at its end.
+    scratch: Vec<(String, Value)>,
+    /// `(as written, lowercased)` of the n-th attribute description of the entries read so far:
+    /// exports repeat the same attributes in the same order, so most lines hit and skip checking
+    /// and lowercasing the description.
+    names: Vec<(Vec<u8>, String)>,
 }
 
 impl<R: BufRead> LdifReader<R> {
@@ -169,7 +174,8 @@ impl<R: BufRead> LdifReader<R> {
             buf: Vec::with_capacity(256),
             started: false,
             done: false,
-            attrs_hint: 8,
+            scratch: Vec::new(),
+            names: Vec::new(),
         }
     }
 
@@ -230,7 +236,8 @@ impl<R: BufRead> LdifReader<R> {
                 ))
             }
         };
-        let mut attrs = Vec::with_capacity(self.attrs_hint);
+        let mut attrs = std::mem::take(&mut self.scratch);
+        attrs.clear();
         loop {
             let line = match self.next_line()? {
                 Line::End | Line::Blank => break,
@@ -267,12 +274,47 @@ impl<R: BufRead> LdifReader<R> {
                 }
                 return Err(LdifError::ChangeRecord { path: self.path.clone(), line, changetype });
             }
-            let name = name.iter().map(|&b| char::from(b.to_ascii_lowercase())).collect();
+            let name = self.description(attrs.len(), line, spec)?;
             attrs.push((name, self.value(line, spec)?));
         }
-        self.attrs_hint = attrs.len();
-        let origin = Origin { path: self.path.clone(), line: start };
-        Ok(Some(Record { origin, dn, attrs }))
+        // An exactly sized vector for the record; the scratch one keeps its capacity for the next.
+        let mut exact = Vec::with_capacity(attrs.len());
+        exact.append(&mut attrs);
+        self.scratch = attrs;
+        let record = Record { origin: Origin { path: self.path.clone(), line: start }, dn, attrs: exact };
+        Ok(Some(record))
+    }
+
+    /// The lowercased attribute description of the line in the buffer, the `index`-th of its
+    /// entry, checked for validity.
+    fn description(&mut self, index: usize, line: u64, spec: Spec) -> Result<String, LdifError> {
+        let raw = &self.buf[..spec.colon];
+        if let Some((cached, lower)) = self.names.get(index) {
+            if cached.as_slice() == raw {
+                return Ok(lower.clone());
+            }
+        }
+        let lower = match std::str::from_utf8(raw) {
+            Ok(name) if is_description(raw) => name.to_ascii_lowercase(),
+            _ => {
+                return Err(self.syntax(
+                    line,
+                    format!(
+                        "invalid attribute description \"{}\"; it must be a name of letters, \
+                         digits and hyphens (or an OID), optionally followed by options like \
+                         \";binary\"",
+                        show(raw)
+                    ),
+                ))
+            }
+        };
+        let entry = (raw.to_vec(), lower.clone());
+        match self.names.get_mut(index) {
+            Some(slot) => *slot = entry,
+            None if index < 256 => self.names.push(entry),
+            None => {}
+        }
+        Ok(lower)
     }
 
     /// The next logical line that is not a comment.
@@ -308,7 +350,7 @@ impl<R: BufRead> LdifReader<R> {
         }
     }
 
-    /// Splits the content line in the buffer at its colon and checks the attribute description.
+    /// Splits the content line in the buffer at its colon (the caller checks the description).
     fn split(&self, line: u64) -> Result<Spec, LdifError> {
         let buf = &self.buf;
         let Some(colon) = buf.iter().position(|&b| b == b':') else {
@@ -321,17 +363,6 @@ impl<R: BufRead> LdifReader<R> {
                 ),
             ));
         };
-        let name = &buf[..colon];
-        if !is_description(name) {
-            return Err(self.syntax(
-                line,
-                format!(
-                    "invalid attribute description \"{}\"; it must be a name of letters, digits \
-                     and hyphens (or an OID), optionally followed by options like \";binary\"",
-                    show(name)
-                ),
-            ));
-        }
         let (kind, mut value) = match buf.get(colon + 1) {
             Some(b':') => (Kind::Base64, colon + 2),
             Some(b'<') => (Kind::Url, colon + 2),
@@ -361,7 +392,8 @@ impl<R: BufRead> LdifReader<R> {
                         ),
                     )
                 })?;
-                if let Some(at) = raw.iter().position(|&b| b == 0) {
+                if raw.contains(&0) {
+                    let at = raw.iter().position(|&b| b == 0).unwrap_or_default();
                     return Err(self.syntax(
                         line,
                         format!(
@@ -396,58 +428,29 @@ impl<R: BufRead> LdifReader<R> {
     fn url_value(&self, line: u64, name: &str, raw: &[u8]) -> Result<Value, LdifError> {
         let url = String::from_utf8_lossy(raw);
         let url = url.trim_end();
-        let refused = |why: String| LdifError::UrlRefused {
-            path: self.path.clone(),
-            line,
-            message: format!("the value of \"{name}\" is the URL {url}, which is refused: {why}"),
-        };
-        let Some(dir) = &self.policy.allowed_dir else {
-            return Err(refused(
-                "URL values are off by default; to allow them set source.allow_url_dir to the \
-                 directory that holds the referenced files"
-                    .into(),
-            ));
-        };
-        let Some(file) = file_url_path(url) else {
-            return Err(refused(
-                "only file:// URLs of a local absolute path (file:///dir/file) are supported; \
-                 inline the value instead"
-                    .into(),
-            ));
-        };
-        let dir = dir.canonicalize().map_err(|e| {
-            refused(format!(
-                "source.allow_url_dir {} cannot be resolved ({e}); point it at an existing \
-                 directory",
-                dir.display()
-            ))
-        })?;
-        let unreadable = |e: io::Error| {
-            self.syntax(
+        match url::read(&self.policy, url) {
+            Ok(bytes) => Ok(bytes_value(bytes)),
+            Err(url::UrlError::Refused(why)) => Err(LdifError::UrlRefused {
+                path: self.path.clone(),
+                line,
+                message: format!("the value of \"{name}\" is the URL {url}, which is refused: {why}"),
+            }),
+            Err(url::UrlError::Unreadable(e)) => Err(self.syntax(
                 line,
                 format!("cannot read {url} for the value of \"{name}\": {e}; fix the URL or the file"),
-            )
-        };
-        let file = file.canonicalize().map_err(unreadable)?;
-        if !file.starts_with(&dir) {
-            return Err(refused(format!(
-                "{} is outside source.allow_url_dir ({}); move the file there or change \
-                 source.allow_url_dir",
-                file.display(),
-                dir.display()
-            )));
+            )),
         }
-        Ok(bytes_value(std::fs::read(&file).map_err(unreadable)?))
     }
 
     fn check_version(&self, line: u64, spec: Spec) -> Result<(), LdifError> {
         match self.value(line, spec)? {
             Value::Text(v) if v.trim() == "1" => Ok(()),
-            v => Err(self.syntax(
+            _ => Err(self.syntax(
                 line,
                 format!(
-                    "unsupported LDIF version {v:?}; only \"version: 1\" (RFC 2849) exists, so \
-                     fix or remove the line"
+                    "unsupported LDIF version \"{}\"; only \"version: 1\" (RFC 2849) exists, \
+                     so fix or remove the line",
+                    show(&self.buf[spec.value..])
                 ),
             )),
         }
@@ -532,33 +535,6 @@ fn is_key_char(b: u8) -> bool {
 
 fn is_trailer(name: &[u8]) -> bool {
     TRAILER.iter().any(|t| name.eq_ignore_ascii_case(t))
-}
-
-/// The local path of a `file:///path` or `file://localhost/path` URL, percent-decoded.
-fn file_url_path(url: &str) -> Option<PathBuf> {
-    let scheme = url.get(..7)?;
-    if !scheme.eq_ignore_ascii_case("file://") {
-        return None;
-    }
-    let rest = &url[7..];
-    let path = if rest.starts_with('/') { rest } else { rest.strip_prefix("localhost")? };
-    if !path.starts_with('/') {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(path.len());
-    let mut iter = path.bytes();
-    while let Some(b) = iter.next() {
-        if b == b'%' {
-            let hex = [iter.next()?, iter.next()?];
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-        } else {
-            bytes.push(b);
-        }
-    }
-    Some(Path::new(&String::from_utf8(bytes).ok()?).to_path_buf())
 }
 
 /// A line or name for an error message: lossy UTF-8, cut at 60 characters.

@@ -165,7 +165,7 @@ fn version_line() {
     check_error(
         "version: 2\n\ndn: cn=A\n",
         expect![[
-            r##"t.ldif:1: unsupported LDIF version Text("2"); only "version: 1" (RFC 2849) exists, so fix or remove the line"##
+            r##"t.ldif:1: unsupported LDIF version "2"; only "version: 1" (RFC 2849) exists, so fix or remove the line"##
         ]],
     );
     check_error(
@@ -400,4 +400,14 @@ fn url_values_outside_the_allowed_dir_are_refused() {
     let err = error_with(missing.as_bytes(), policy);
     assert!(matches!(err, LdifError::Syntax { line: 2, .. }), "{err}");
     assert!(err.to_string().contains("cannot read"), "{err}");
+}
+
+#[test]
+fn attribute_names_vary_between_entries() {
+    let records =
+        parse("dn: cn=A\nCN: A\nmail: a\n\ndn: cn=B\nmail: b\nCn: B\n\ndn: cn=C\ncN: C\nMAIL;x-o: c\n");
+    let names: Vec<Vec<&str>> =
+        records.iter().map(|r| r.attrs.iter().map(|(n, _)| n.as_str()).collect()).collect();
+    assert_eq!(names, [["cn", "mail"], ["mail", "cn"], ["cn", "mail;x-o"]]);
+    assert_eq!(error(b"dn: cn=A\ncn: A\n\ndn: cn=B\nc n: B\n").line(), Some(5));
 }
