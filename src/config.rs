@@ -45,7 +45,19 @@ pub fn from_figment(figment: &Figment, origin: &str) -> Result<RawConfig, Config
     let result: Result<RawConfig, _> = serde_path_to_error::deserialize(de);
     let mut errors = ConfigErrors::default();
     for key in unknown {
-        let source = figment.find_metadata(&key).map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+        let source = match figment.find_metadata(&key) {
+            Some(m) => match &m.source {
+                Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
+                _ if m.name.contains("environment") => {
+                    format!(
+                        " (from the environment variable SCIMSYNC_{})",
+                        key.to_uppercase().replace('.', "__")
+                    )
+                }
+                _ => format!(" (from {})", m.name),
+            },
+            None => String::new(),
+        };
         errors.push(
             &key,
             format!(
