@@ -164,7 +164,8 @@ fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result
                     "mapped": mapped.map(|m| serde_json::json!({
                         "attributes": m.attrs.iter().map(|(a, v)| (a.name().to_owned(), serde_json::Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
                         "active": m.active,
-                        "roles": m.roles,
+                        "roles": m.roles.iter().filter(|r| !config.policy.protected_roles.contains(*r)).collect::<Vec<_>>(),
+                        "refused_roles": m.roles.iter().filter(|r| config.policy.protected_roles.contains(*r)).collect::<Vec<_>>(),
                     })),
                     "skipped": skip.map(|s| s.reason.clone()),
                 }));
@@ -173,13 +174,18 @@ fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result
     }
     let text = match format {
         Format::Json => format!("{:#}\n", serde_json::json!({"users": found, "not_found": missing})),
-        Format::Text | Format::Markdown => preview_text(&found, &missing),
+        Format::Text | Format::Markdown => preview_text(&found),
     };
     emit(&text, None)?;
+    for m in &missing {
+        eprintln!(
+            "error: {m}: no such user in the source (searched userName, key, DN and uid); check the spelling"
+        );
+    }
     Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn preview_text(found: &[serde_json::Value], missing: &[String]) -> String {
+fn preview_text(found: &[serde_json::Value]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for f in found {
@@ -200,15 +206,19 @@ fn preview_text(found: &[serde_json::Value], missing: &[String]) -> String {
                 }
                 let _ = writeln!(out, "    {:<38} {}", "active", m["active"]);
                 let _ = writeln!(out, "    {:<38} {}", "roles", m["roles"]);
+                if m["refused_roles"].as_array().is_some_and(|r| !r.is_empty()) {
+                    let _ = writeln!(
+                        out,
+                        "    {:<38} {} (protected: never assigned)",
+                        "refused roles", m["refused_roles"]
+                    );
+                }
             }
             (_, serde_json::Value::String(reason)) => {
                 let _ = writeln!(out, "    not provisioned: {reason}");
             }
             _ => {}
         }
-    }
-    for m in missing {
-        let _ = writeln!(out, "{m}: no such user in the source (searched userName, key, DN and uid)");
     }
     out
 }

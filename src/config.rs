@@ -19,7 +19,7 @@ pub const DEFAULT_PATH: &str = "/etc/scimsync/scimsync.toml";
 
 /// Reads the layers into a raw config. Unknown keys and type errors are reported together,
 /// each with its key and where it came from.
-pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
+pub fn load_raw(path: &Path) -> Result<RawRead, ConfigErrors> {
     if !path.exists() {
         return Err(ConfigErrors::one(
             "",
@@ -29,58 +29,118 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
             ),
         ));
     }
-    let figment = Figment::new().merge(Toml::file(path)).merge(Env::prefixed("SCIMSYNC_").split("__"));
+    let figment = Figment::new().merge(Toml::file(path)).merge(env_layer());
     from_figment(&figment, &path.display().to_string())
 }
 
-/// Deserialises a figment into a raw config, collecting unknown keys instead of stopping at the
-/// first one.
-pub fn from_figment(figment: &Figment, origin: &str) -> Result<RawConfig, ConfigErrors> {
-    let value: figment::value::Value = figment
-        .extract()
-        .map_err(|e| ConfigErrors::one("", format!("{origin}: {}", e.to_string().to_lowercase())))?;
-    let mut unknown = Vec::new();
-    let mut track = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
-    let de = serde_ignored::Deserializer::new(&value, &mut track);
-    let result: Result<RawConfig, _> = serde_path_to_error::deserialize(de);
-    let mut errors = ConfigErrors::default();
-    for key in unknown {
-        let source = match figment.find_metadata(&key) {
-            Some(m) => match &m.source {
-                Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
-                _ if m.name.contains("environment") => {
-                    format!(
-                        " (from the environment variable SCIMSYNC_{})",
-                        key.to_uppercase().replace('.', "__")
-                    )
-                }
-                _ => format!(" (from {})", m.name),
-            },
-            None => String::new(),
-        };
-        errors.push(
-            &key,
-            format!(
-                "unknown key{source}: remove it or check its spelling against config/scimsync.example.toml"
-            ),
-        );
+/// `SCIMSYNC_SECTION__KEY` variables; `SCIMSYNC_TOKEN` is the target token, not a config key.
+fn env_layer() -> Env {
+    Env::prefixed("SCIMSYNC_").filter(|k| !k.as_str().eq_ignore_ascii_case("token")).split("__")
+}
+
+/// A raw config as read, with the problems found while reading it.
+pub struct RawRead {
+    pub raw: RawConfig,
+    pub errors: ConfigErrors,
+    /// Sections that could not be read (a type error): validation problems in them are noise.
+    pub broken: Vec<&'static str>,
+}
+
+const SECTIONS: [&str; 7] = ["source", "target", "state", "schedule", "metrics", "mapping", "policy"];
+
+fn origin_of(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key) {
+        Some(m) => match &m.source {
+            Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
+            _ if m.name.contains("environment") => {
+                format!(" (from the environment variable SCIMSYNC_{})", key.to_uppercase().replace('.', "__"))
+            }
+            _ => format!(" (from {})", m.name),
+        },
+        None => String::new(),
     }
-    match result {
-        Ok(raw) if errors.is_empty() => Ok(raw),
-        Ok(_) => Err(errors),
-        Err(e) => {
-            let key = e.path().to_string();
-            errors.push(&key, e.into_inner().to_string());
-            Err(errors)
+}
+
+/// Reads one section key by key, so that every unknown key and every type error is reported.
+fn section<T: serde::de::DeserializeOwned + Default>(
+    figment: &Figment,
+    root: &figment::value::Dict,
+    name: &'static str,
+    read: &mut RawRead,
+) -> T {
+    use figment::value::{Dict, Value};
+    let Some(value) = root.get(name) else { return T::default() };
+    let Value::Dict(tag, dict) = value else {
+        read.errors.push(name, format!("must be a table ([{name}]){}", origin_of(figment, name)));
+        read.broken.push(name);
+        return T::default();
+    };
+    let mut ok = true;
+    for (k, v) in dict {
+        let single = Value::Dict(*tag, Dict::from([(k.clone(), v.clone())]));
+        let mut unknown = Vec::new();
+        let mut track = |p: serde_ignored::Path<'_>| unknown.push(format!("{name}.{p}"));
+        let result: Result<T, _> =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&single, &mut track));
+        for key in unknown {
+            let msg = format!(
+                "unknown key{}: remove it or check its spelling against config/scimsync.example.toml",
+                origin_of(figment, &key)
+            );
+            read.errors.push(&key, msg);
+        }
+        if let Err(e) = result {
+            let key = format!("{name}.{}", e.path());
+            let msg = format!("{}{}", e.into_inner().to_string().to_lowercase(), origin_of(figment, &key));
+            read.errors.push(&key, msg);
+            ok = false;
         }
     }
+    if !ok {
+        read.broken.push(name);
+        return T::default();
+    }
+    T::deserialize(value).unwrap_or_default()
+}
+
+/// Deserialises a figment section by section, so that an unknown key or a type error in one
+/// place does not hide the problems elsewhere.
+pub fn from_figment(figment: &Figment, origin: &str) -> Result<RawRead, ConfigErrors> {
+    let root: figment::value::Dict = figment
+        .extract()
+        .map_err(|e| ConfigErrors::one("", format!("{origin}: {}", e.to_string().to_lowercase())))?;
+    let mut read = RawRead { raw: RawConfig::default(), errors: ConfigErrors::default(), broken: Vec::new() };
+    for key in root.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+        let msg =
+            format!("unknown section{}: the sections are {}", origin_of(figment, key), SECTIONS.join(", "));
+        read.errors.push(key, msg);
+    }
+    read.raw = RawConfig {
+        source: section(figment, &root, "source", &mut read),
+        target: section(figment, &root, "target", &mut read),
+        state: section(figment, &root, "state", &mut read),
+        schedule: section(figment, &root, "schedule", &mut read),
+        metrics: section(figment, &root, "metrics", &mut read),
+        mapping: section(figment, &root, "mapping", &mut read),
+        policy: section(figment, &root, "policy", &mut read),
+    };
+    Ok(read)
 }
 
 /// Loads and validates, reporting every problem at once.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let raw = load_raw(path)?;
+    let read = load_raw(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    validate(raw, base)
+    let mut errors = read.errors;
+    match validate(read.raw, base) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            let in_broken = |key: &str| read.broken.iter().any(|b| key.split('.').next() == Some(*b));
+            errors.0.extend(more.0.into_iter().filter(|e| !in_broken(&e.key)));
+            Err(errors)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -129,7 +129,11 @@ impl Mapping {
             .map(|(a, from)| (a, Rule::From(from.iter().map(|s| s.to_string()).collect())))
             .collect();
         for (name, rule) in &raw.user {
-            let key = format!("mapping.user.{name:?}");
+            let key = if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                format!("mapping.user.{name}")
+            } else {
+                format!("mapping.user.{name:?}")
+            };
             let Some(attr) = Attr::parse(name) else {
                 let known: Vec<_> = Attr::ALL.iter().map(|a| a.name()).collect();
                 errors.push(&key, format!("unknown target attribute: use one of {}", known.join(", ")));

@@ -1,5 +1,8 @@
 //! Config loading and validation, with `figment::Jail` for files and environment.
 
+// `Jail`'s closures return figment's own (large) error type.
+#![allow(clippy::result_large_err)]
+
 use super::*;
 use figment::Jail;
 
@@ -78,8 +81,8 @@ fn every_problem_is_reported_at_once_with_its_key() {
             "target.token_expires",
             "schedule.cron",
             "metrics.listen",
-            "mapping.user.\"title\"",
-            "mapping.user.\"nosuch\"",
+            "mapping.user.title",
+            "mapping.user.nosuch",
             "policy.membership_chunk",
             "policy.default_deprovision",
         ] {

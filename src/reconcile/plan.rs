@@ -73,6 +73,22 @@ impl Op {
         }
     }
 
+    /// The execution phase: operations run phase by phase, in this order; within a phase they
+    /// are independent of each other except for operations on the same object.
+    pub fn phase(&self) -> u8 {
+        match self {
+            Op::CreateUser { .. } => 0,
+            Op::ReactivateUser { .. } => 1,
+            Op::UpdateUser { .. } => 2,
+            Op::CreateGroup { .. } => 3,
+            Op::RenameGroup { .. } => 4,
+            Op::RemoveMembers { .. } => 5,
+            Op::AddMembers { .. } => 6,
+            Op::DeleteGroup { .. } => 7,
+            Op::DeactivateUser { .. } | Op::DeleteUser { .. } => 8,
+        }
+    }
+
     pub fn is_user_op(&self) -> bool {
         matches!(
             self,

@@ -92,8 +92,7 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
             out.ops.extend(deprovisions);
         }
     }
-    // Removals were emitted before additions of the same group; keep memberships together.
-    sort_membership_block(&mut out.ops);
+    sort_ops(&mut out.ops);
     out.skipped.sort_by(|a, b| a.origin.cmp(&b.origin).then(a.reason.cmp(&b.reason)));
     out.warnings.sort();
     out.warnings.dedup();
@@ -286,25 +285,12 @@ fn split_members(op: Op, held_users: &BTreeSet<SourceKey>) -> (Option<Op>, Optio
     (make(now), make(later))
 }
 
-/// Orders operations: user creates, reactivations, updates; group creates and renames; membership
-/// removals then additions; group deletes; user deprovisioning last. Within a kind, by name.
-fn sort_membership_block(ops: &mut [Op]) {
-    fn rank(op: &Op) -> u8 {
-        match op {
-            Op::CreateUser { .. } => 0,
-            Op::ReactivateUser { .. } => 1,
-            Op::UpdateUser { .. } => 2,
-            Op::CreateGroup { .. } => 3,
-            Op::RenameGroup { .. } => 4,
-            Op::RemoveMembers { .. } => 5,
-            Op::AddMembers { .. } => 6,
-            Op::DeleteGroup { .. } => 7,
-            Op::DeactivateUser { .. } | Op::DeleteUser { .. } => 8,
-        }
-    }
-    // By name for readers, then by key for determinism; stable, so chunks of one group keep
-    // their order.
+/// Orders operations by phase ([`Op::phase`]): user creates, reactivations, updates; group
+/// creates and renames; membership removals then additions; group deletes; user deprovisioning
+/// last. Within a phase by name for readers, then by key for determinism; the sort is stable, so
+/// the chunks of one group keep their order.
+fn sort_ops(ops: &mut [Op]) {
     ops.sort_by(|a, b| {
-        rank(a).cmp(&rank(b)).then_with(|| a.label().cmp(b.label())).then_with(|| a.key().cmp(b.key()))
+        a.phase().cmp(&b.phase()).then_with(|| a.label().cmp(b.label())).then_with(|| a.key().cmp(b.key()))
     });
 }

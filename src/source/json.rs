@@ -195,7 +195,7 @@ pub fn from_resources(resources: Vec<(Origin, Json)>) -> Result<SourceDirectory,
             continue;
         };
         let active =
-            v.get("active").map_or(true, |a| !(a == &Json::Bool(false) || a == "false" || a == "False"));
+            !v.get("active").is_some_and(|a| a == &Json::Bool(false) || a == "false" || a == "False");
         user_ids.insert(id.clone().unwrap_or_else(|| key.clone()), dir.users.len());
         let record = Record { origin, dn: id.unwrap_or_default(), attrs: flatten_resource(&v) };
         dir.users.push(SourceUser { key: SourceKey(key), record, active, groups: BTreeSet::new() });

@@ -15,7 +15,7 @@ use std::path::Path;
 /// Why a source read failed. A failed read aborts the run before planning.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot open source {path}: {source}; check source.path and the file's permissions")]
+    #[error("cannot open source {path} (check source.path and the file's permissions)")]
     Open {
         path: String,
         #[source]

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the state database {path}: {source}; check state.path and that its directory is writable")]
+    #[error("cannot open the state database {path} (check state.path and that its directory is writable)")]
     Open {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("cannot create the state directory {path}: {source}")]
+    #[error("cannot create the state directory {path}")]
     CreateDir {
         path: PathBuf,
         #[source]

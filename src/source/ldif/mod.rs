@@ -36,7 +36,7 @@ pub enum LdifError {
     /// A `:<` URL value that the [`UrlPolicy`] does not allow.
     #[error("{path}:{line}: {message}")]
     UrlRefused { path: String, line: u64, message: String },
-    #[error("{path}: read failed: {source}")]
+    #[error("{path}: read failed")]
     Io {
         path: String,
         #[source]

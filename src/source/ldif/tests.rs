@@ -337,7 +337,8 @@ fn read_failures_are_io_errors() {
     }
     let mut reader = LdifReader::new(BufReader::new(Failing(false)), "t.ldif", UrlPolicy::default());
     let err = reader.next_record().unwrap_err();
-    assert_eq!(err.to_string(), "t.ldif: read failed: disk on fire");
+    assert_eq!(err.to_string(), "t.ldif: read failed");
+    assert_eq!(std::error::Error::source(&err).map(|e| e.to_string()).as_deref(), Some("disk on fire"));
     assert!(reader.next().is_none());
 }
 
