@@ -1,0 +1,198 @@
+//! Mapping rules: value / from / expr, group assignments, group → role rules and the ninjaone
+//! profile rules (userType validation and default, organizationId default, no phone numbers,
+//! email-formatted userName).
+
+use scimsync::config::{Profile, RawMapping, SourceKind};
+use scimsync::mapping::Mapping;
+use scimsync::model::{Attr, DesiredState};
+use scimsync::source::directory::{interpret, SourceDirectory};
+use scimsync::source::ldif::{LdifReader, UrlPolicy};
+
+const DIRECTORY: &str = "\
+dn: uid=tech,ou=p,dc=x
+objectClass: inetOrgPerson
+uid: tech
+mail: tech@x.com
+givenName: Tina
+sn: Tech
+telephoneNumber: +1 555 0100
+o: Globex
+entryUUID: 11111111-1111-1111-1111-111111111111
+
+dn: uid=end,ou=p,dc=x
+objectClass: inetOrgPerson
+uid: end
+mail: end@x.com
+sn: User
+mobile: +1 555 0101
+entryUUID: 22222222-2222-2222-2222-222222222222
+
+dn: uid=odd,ou=p,dc=x
+objectClass: inetOrgPerson
+uid: odd
+mail: odd@x.com
+employeeType: Technician
+
+dn: uid=nomail,ou=p,dc=x
+objectClass: inetOrgPerson
+uid: nomail
+userPrincipalName: not-an-email
+
+dn: cn=helpdesk,ou=g,dc=x
+objectClass: groupOfNames
+cn: helpdesk
+member: uid=tech,ou=p,dc=x
+
+dn: cn=technicians,ou=g,dc=x
+objectClass: groupOfNames
+cn: technicians
+member: cn=helpdesk,ou=g,dc=x
+
+dn: cn=admins,ou=g,dc=x
+objectClass: groupOfNames
+cn: admins
+member: uid=tech,ou=p,dc=x
+member: uid=end,ou=p,dc=x
+
+dn: cn=portal,ou=g,dc=x
+objectClass: posixGroup
+cn: portal
+memberUid: end
+memberUid: tech
+";
+
+fn directory() -> SourceDirectory {
+    let reader = LdifReader::new(DIRECTORY.as_bytes(), "t.ldif", UrlPolicy::default());
+    let records = reader.collect::<Result<Vec<_>, _>>().expect("parses");
+    interpret(records, &Default::default())
+}
+
+fn map(toml: &str, profile: Profile) -> DesiredState {
+    let raw: RawMapping = toml::from_str(toml).expect("mapping toml");
+    let (mapping, _) =
+        Mapping::compile(&raw, profile, SourceKind::Ldif, &["technician".into(), "endUser".into()])
+            .expect("compiles");
+    mapping.map_directory(directory())
+}
+
+fn user<'a>(d: &'a DesiredState, name: &str) -> &'a scimsync::model::DesiredUser {
+    d.users.values().find(|u| u.user_name() == name).unwrap_or_else(|| panic!("{name} not mapped: {d:#?}"))
+}
+
+const RULES: &str = r#"
+[user]
+userType = { expr = 'has(user.employeetype) ? user.employeetype : null' }
+organizationId = { expr = 'has(user.o) && user.o == "Globex" ? "202" : null' }
+mobile = { from = "mobile" }
+
+[[group_assignments]]
+group = "technicians"
+set = { userType = "technician" }
+
+[[roles]]
+group = "helpdesk"
+role = "Help Desk"
+user_type = "technician"
+
+[[roles]]
+group = "portal"
+role = "Portal User"
+user_type = "endUser"
+"#;
+
+#[test]
+fn ninjaone_user_type_is_validated_and_defaults_to_end_user() {
+    let d = map(RULES, Profile::NinjaOne);
+    assert_eq!(user(&d, "tech@x.com").attrs[&Attr::UserType], "technician", "nested group assignment");
+    assert_eq!(user(&d, "end@x.com").attrs[&Attr::UserType], "endUser");
+    // "Technician" is not exactly "technician": created as endUser, with a warning naming the record.
+    assert_eq!(user(&d, "odd@x.com").attrs[&Attr::UserType], "endUser");
+    assert!(
+        d.warnings.iter().any(|w| w.contains("t.ldif:") && w.contains("\"Technician\"")),
+        "{:?}",
+        d.warnings
+    );
+    assert!(d.warnings.iter().any(|w| w.contains("1 user(s) have no userType")), "{:?}", d.warnings);
+}
+
+#[test]
+fn ninjaone_organization_defaults_to_all_and_phones_are_never_sent() {
+    let d = map(RULES, Profile::NinjaOne);
+    assert_eq!(user(&d, "tech@x.com").attrs[&Attr::OrganizationId], "202");
+    assert_eq!(user(&d, "end@x.com").attrs[&Attr::OrganizationId], "All");
+    for u in d.users.values() {
+        assert!(!u.attrs.keys().any(|a| a.is_phone()), "{u:?}");
+    }
+    // The generic profile sends phones and adds no ninjaone defaults.
+    let g = map(RULES, Profile::Generic);
+    assert_eq!(user(&g, "end@x.com").attrs.get(&Attr::MobilePhone).map(String::as_str), Some("+1 555 0101"));
+    assert!(!user(&g, "end@x.com").attrs.contains_key(&Attr::OrganizationId));
+}
+
+#[test]
+fn roles_follow_group_rules_per_user_type() {
+    let d = map(RULES, Profile::NinjaOne);
+    let roles = |n: &str| user(&d, n).roles.iter().cloned().collect::<Vec<_>>();
+    assert_eq!(roles("tech@x.com"), ["Help Desk"], "the endUser role is not for technicians");
+    assert_eq!(roles("end@x.com"), ["Portal User"]);
+}
+
+#[test]
+fn ninjaone_needs_an_email_user_name_and_says_why_not() {
+    let d = map("", Profile::NinjaOne);
+    let skip = d.skipped.iter().find(|s| s.origin == "t.ldif:25").expect("nomail skipped");
+    assert!(skip.reason.contains("not an email address"), "{}", skip.reason);
+    assert!(skip.key.is_some(), "a skipped user keeps its key so it is never deprovisioned");
+    // Under generic any userName will do.
+    let g = map("", Profile::Generic);
+    assert!(g.users.values().any(|u| u.user_name() == "not-an-email"));
+}
+
+#[test]
+fn value_from_and_expr_rules_and_defaults() {
+    let d = map(
+        r#"
+        [user]
+        title = { value = "Staff" }
+        "name.givenName" = { from = ["givenName", "uid"] }
+        displayName = { expr = 'user.mail.split("@")[0].upperAscii() + " (" + string(size(groups)) + ")"' }
+        "#,
+        Profile::NinjaOne,
+    );
+    let end = user(&d, "end@x.com");
+    assert_eq!(end.attrs[&Attr::Title], "Staff");
+    assert_eq!(end.attrs[&Attr::GivenName], "end", "falls back to the second `from` attribute");
+    assert_eq!(end.attrs[&Attr::FamilyName], "User", "default rule sn");
+    assert_eq!(end.attrs[&Attr::DisplayName], "END (2)");
+    assert_eq!(end.attrs[&Attr::ExternalId], "22222222-2222-2222-2222-222222222222");
+    assert_eq!(end.attrs[&Attr::WorkEmail], "end@x.com");
+}
+
+#[test]
+fn an_expression_that_fails_for_one_user_skips_only_that_user() {
+    let d = map(r#"user.title = { expr = 'user.givenname + "!"' }"#, Profile::NinjaOne);
+    assert!(d.users.values().any(|u| u.user_name() == "tech@x.com"));
+    let skip = d.skipped.iter().find(|s| s.origin == "t.ldif:11").expect("end has no givenName");
+    assert!(skip.reason.starts_with("title:"), "{}", skip.reason);
+}
+
+#[test]
+fn bad_rules_are_config_errors_with_keys() {
+    let raw: RawMapping = toml::from_str(
+        r#"
+        [user]
+        title = { value = "x", from = "y" }
+        nosuch = { value = "x" }
+        displayName = { expr = "1 +" }
+        [[roles]]
+        group = "g"
+        "#,
+    )
+    .unwrap();
+    let err = Mapping::compile(&raw, Profile::NinjaOne, SourceKind::Ldif, &[]).err().expect("errors");
+    let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["mapping.user.displayName", "mapping.user.nosuch", "mapping.user.title", "mapping.roles[0]"]
+    );
+}
