@@ -4,7 +4,8 @@
 #[test]
 fn reconcile_imports_no_io_and_reads_no_clock() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/reconcile");
-    let forbidden = ["tokio", "reqwest", "rusqlite", "std::fs", "std::net", "std::time", "SystemTime", "chrono", "rand"];
+    let forbidden =
+        ["tokio", "reqwest", "rusqlite", "std::fs", "std::net", "std::time", "SystemTime", "chrono", "rand"];
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -12,7 +13,12 @@ fn reconcile_imports_no_io_and_reads_no_clock() {
         for (n, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
             for f in forbidden {
-                assert!(!code.contains(f), "{}:{}: the pure core mentions {f}: {line}", path.display(), n + 1);
+                assert!(
+                    !code.contains(f),
+                    "{}:{}: the pure core mentions {f}: {line}",
+                    path.display(),
+                    n + 1
+                );
             }
         }
         checked += 1;
