@@ -8,3 +8,4 @@ pub mod pipeline;
 pub mod reconcile;
 pub mod source;
 pub mod store;
+pub mod target;
