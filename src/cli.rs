@@ -6,6 +6,7 @@ use crate::pipeline::{self, now};
 use crate::reconcile::render;
 use crate::source;
 use crate::store::{RunKind, RunOutcome, Store};
+use crate::sync;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -69,6 +70,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// One run that applies the plan to the target.
+    Sync,
+    /// Apply a plan saved with `plan --format json --out FILE`, if the source and the snapshot
+    /// have not changed since.
+    Apply { planfile: PathBuf },
+    /// Release the deprovisioning a run held, by applying it now.
+    Approve { run: i64 },
+    /// The audit log of applied changes.
+    History {
+        /// Only entries about this userName or group name.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 /// Runs the parsed command; the exit code on success, an error (exit 1) otherwise.
@@ -80,6 +98,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Preview { users, format } => preview(&load_config(&cli.config)?, &users, format),
         Command::Check { offline } => check(&cli.config, offline),
         Command::Status { format } => status(&load_config(&cli.config)?, format),
+        Command::Sync => apply_run(&load_config(&cli.config)?, sync::Mode::Sync),
+        Command::Apply { planfile } => {
+            let text = std::fs::read_to_string(&planfile)
+                .with_context(|| format!("cannot read the plan file {}", planfile.display()))?;
+            let saved: sync::SavedPlan = serde_json::from_str(&text).with_context(|| {
+                format!("{} is not a saved plan: write one with `scimsync plan --format json --out FILE`", planfile.display())
+            })?;
+            apply_run(&load_config(&cli.config)?, sync::Mode::Apply(Box::new(saved)))
+        }
+        Command::Approve { run } => apply_run(&load_config(&cli.config)?, sync::Mode::Approve(run)),
+        Command::History { user, limit, format } => history(&load_config(&cli.config)?, user.as_deref(), limit, format),
     }
 }
 
@@ -122,7 +151,12 @@ fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> 
     let names = prepared.names();
     let text = match format {
         Format::Text => render::text(plan, &names),
-        Format::Json => format!("{:#}\n", render::json(plan, &names)),
+        Format::Json => {
+            let mut doc = render::json(plan, &names);
+            doc["fingerprint"] = serde_json::to_value(sync::fingerprint(&prepared, &store)?)?;
+            doc["plan"] = serde_json::to_value(plan)?;
+            format!("{doc:#}\n")
+        }
         Format::Markdown => render::markdown(plan, &names),
     };
     emit(&text, out)?;
@@ -241,6 +275,79 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         desired.skipped.len(),
         desired.warnings.len()
     );
+    if let Some(days) = sync::warn_token_expiry(&config, now()) {
+        println!("token: {days} days left");
+    }
+    let client = sync::client(&config, Default::default())?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let spc = client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;
+        let patch = spc["patch"]["supported"].as_bool().unwrap_or(false);
+        let filter = spc["filter"]["supported"].as_bool().unwrap_or(false);
+        println!("target: ServiceProviderConfig read (patch: {patch}, filter: {filter})");
+        client
+            .find_user("scimsync-connectivity-check@invalid")
+            .await
+            .context("a filtered user lookup failed: scimsync needs `filter=userName eq` for adoption and recovery")?;
+        println!("target: filtered user lookup works; credentials accepted");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn apply_run(config: &Config, mode: sync::Mode) -> anyhow::Result<ExitCode> {
+    let opts = sync::Options { mode, ..Default::default() };
+    let outcome = sync::run(config, opts)?;
+    let s = outcome.plan.summary();
+    let r = &outcome.report;
+    println!(
+        "run {}: {} applied ({} adopted), {} failed, {} held; {} created, {} updated, {} deactivated, {} deleted users; {} groups created",
+        outcome.run_id,
+        r.applied,
+        r.adopted,
+        r.failed.len(),
+        s.held,
+        s.create_user,
+        s.update_user + s.reactivate_user,
+        s.deactivate_user,
+        s.delete_user,
+        s.create_group
+    );
+    for f in r.failed.iter().take(20) {
+        eprintln!("failed: {} {}: {}", f.op, f.name, f.message);
+    }
+    if let Some(reason) = &r.stopped {
+        anyhow::bail!("the run stopped: {reason}");
+    }
+    if !r.failed.is_empty() {
+        anyhow::bail!("{} operation(s) failed; they are retried by the next run (see `scimsync status`)", r.failed.len());
+    }
+    if let Some(reason) = &outcome.plan.hold_reason {
+        eprintln!("held: {reason}");
+        eprintln!("to release: scimsync approve {}", outcome.run_id);
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history(config: &Config, user: Option<&str>, limit: u32, format: Format) -> anyhow::Result<ExitCode> {
+    let store = open_store(config)?;
+    let entries = store.audit(user, limit)?;
+    let text = if format == Format::Json {
+        format!("{:#}\n", serde_json::json!({ "entries": entries }))
+    } else {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for e in &entries {
+            let when = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            let _ = writeln!(out, "{} run #{:<5} {:<22} {}", when.unwrap_or_default(), e.run_id, e.activity, e.name);
+        }
+        if entries.is_empty() {
+            out.push_str("no applied changes recorded\n");
+        }
+        out
+    };
+    emit(&text, None)?;
     Ok(ExitCode::SUCCESS)
 }
 

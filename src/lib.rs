@@ -2,10 +2,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod executor;
 pub mod mapping;
 pub mod model;
 pub mod pipeline;
 pub mod reconcile;
+pub mod secrets;
 pub mod source;
 pub mod store;
+pub mod sync;
 pub mod target;

@@ -189,7 +189,7 @@ fn bad_rules_are_config_errors_with_keys() {
         "#,
     )
     .unwrap();
-    let err = Mapping::compile(&raw, Profile::NinjaOne, SourceKind::Ldif, &[]).err().expect("errors");
+    let err = Mapping::compile(&raw, Profile::NinjaOne, SourceKind::Ldif, &[]).expect_err("errors");
     let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(
         keys,

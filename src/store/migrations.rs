@@ -50,7 +50,8 @@ const MIGRATIONS: &[&str] = &[
         seq INTEGER NOT NULL,
         op TEXT NOT NULL,
         reason TEXT NOT NULL,
-        released_at INTEGER
+        released_at INTEGER,
+        superseded_by INTEGER
     );
     CREATE TABLE journal (
         id INTEGER PRIMARY KEY,

@@ -9,7 +9,7 @@ mod migrations;
 mod runs;
 mod snapshot;
 
-pub use runs::{HeldOp, RunKind, RunOutcome, RunRecord};
+pub use runs::{AuditEntry, HeldOp, RunKind, RunOutcome, RunRecord};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

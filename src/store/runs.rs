@@ -57,6 +57,17 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+/// One audit log entry.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AuditEntry {
+    pub run_id: i64,
+    pub at: i64,
+    pub activity: String,
+    pub key: String,
+    pub name: String,
+    pub target_id: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeldOp {
     pub id: i64,
@@ -88,9 +99,11 @@ impl Store {
         Ok(())
     }
 
-    /// Records the operations a run held, for `status` and `approve`.
+    /// Records the operations an applying run held, for `status` and `approve`; what earlier
+    /// runs held is superseded (each run re-plans from the source).
     pub fn record_held(&mut self, run_id: i64, plan: &Plan) -> Result<()> {
         let tx = self.conn.transaction()?;
+        tx.execute("UPDATE held SET superseded_by = ?1 WHERE released_at IS NULL AND superseded_by IS NULL", [run_id])?;
         {
             let reason = plan.hold_reason.clone().unwrap_or_default();
             let mut stmt =
@@ -111,7 +124,8 @@ impl Store {
     /// Held operations not yet released, oldest first.
     pub fn held_ops(&self, run_id: Option<i64>) -> Result<Vec<HeldOp>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, run_id, op, reason FROM held WHERE released_at IS NULL AND (?1 IS NULL OR run_id = ?1) ORDER BY run_id, seq",
+            "SELECT id, run_id, op, reason FROM held WHERE released_at IS NULL AND superseded_by IS NULL
+             AND (?1 IS NULL OR run_id = ?1) ORDER BY run_id, seq",
         )?;
         let rows =
             stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))?;
@@ -125,6 +139,12 @@ impl Store {
             out.push(HeldOp { id, run_id, op, reason });
         }
         Ok(out)
+    }
+
+    /// Marks a run's held operations released (after `approve` applied them).
+    pub fn release_held(&mut self, run_id: i64, now: i64) -> Result<()> {
+        self.conn.execute("UPDATE held SET released_at = ?2 WHERE run_id = ?1 AND released_at IS NULL", params![run_id, now])?;
+        Ok(())
     }
 
     pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
@@ -182,6 +202,32 @@ impl Store {
             out.push((id, op));
         }
         Ok(out)
+    }
+
+    /// The audit log, newest first; `name` filters by userName or displayName (any case).
+    pub fn audit(&self, name: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT run_id, at, activity, object_key, name, target_id FROM audit
+             WHERE ?1 IS NULL OR name = ?1 COLLATE NOCASE ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![name, limit], |r| {
+            Ok(AuditEntry {
+                run_id: r.get(0)?,
+                at: r.get(1)?,
+                activity: r.get(2)?,
+                key: r.get(3)?,
+                name: r.get(4)?,
+                target_id: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Journal entries by state, for `status`.
+    pub fn journal_counts(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare("SELECT state, count(*) FROM journal GROUP BY state ORDER BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn last_run_id(&self) -> Result<Option<i64>> {

@@ -1,0 +1,218 @@
+//! One applying run (`sync`, `apply PLANFILE`, `approve RUN`): recover the journal, read and
+//! plan, apply through the executor, record the run. Fails closed at every step.
+
+use crate::config::Config;
+use crate::executor::{self, ExecOptions, Ids, Report};
+use crate::pipeline::{self, now, Prepared};
+use crate::reconcile::plan::{Op, Plan};
+use crate::secrets;
+use crate::store::{RunKind, RunOutcome, Store};
+use crate::target::{ClientOptions, TargetClient};
+use anyhow::{bail, Context as _};
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// What the caller wants from this run beyond a plain sync.
+#[derive(Clone, Debug, Default)]
+pub enum Mode {
+    #[default]
+    Sync,
+    /// Apply a saved plan if the source and snapshot still match its fingerprint.
+    Apply(Box<SavedPlan>),
+    /// Release the operations held by this run.
+    Approve(i64),
+}
+
+/// A plan as `plan --format json --out FILE` saves it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SavedPlan {
+    pub fingerprint: Fingerprint,
+    pub plan: Plan,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    /// SHA-256 of the desired state the plan was made from.
+    pub source: String,
+    /// The snapshot version the plan was made against.
+    pub snapshot_version: i64,
+}
+
+/// The result of one applying run.
+#[derive(Debug)]
+pub struct Outcome {
+    pub run_id: i64,
+    pub outcome: RunOutcome,
+    pub plan: Plan,
+    pub report: Report,
+    pub recovered: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub mode: Mode,
+    pub stop: Arc<AtomicBool>,
+    pub client: ClientOptions,
+}
+
+/// Warns 30 and 7 days before the target token expires (and after it did).
+pub fn warn_token_expiry(config: &Config, now: i64) -> Option<i64> {
+    let expires = config.target.token_expires?;
+    let days = (expires - now).div_euclid(86_400);
+    if days < 0 {
+        tracing::error!(days_left = days, "The target token has expired: generate a new one in the target's admin console and write it to the token file.");
+    } else if days <= 7 {
+        tracing::warn!(days_left = days, "The target token expires within 7 days: generate a new one now.");
+    } else if days <= 30 {
+        tracing::warn!(days_left = days, "The target token expires within 30 days: plan its renewal.");
+    }
+    Some(days)
+}
+
+/// Builds the target client from the config and the token.
+pub fn client(config: &Config, mut opts: ClientOptions) -> anyhow::Result<TargetClient> {
+    if config.target.url.is_none() {
+        bail!("target.url is not set: add the SCIM endpoint of the target to the config");
+    }
+    let token = secrets::load_token(&config.target)?;
+    opts.token_source.get_or_insert(token.source);
+    Ok(TargetClient::with_options(&config.target, token.secret, opts)?)
+}
+
+/// One applying run. Errors that abort the run are recorded in its run record and returned.
+pub fn run(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
+    let mut store = Store::open(&config.state_path).context("opening the state database")?;
+    let kind = match opts.mode {
+        Mode::Sync => RunKind::Sync,
+        Mode::Apply(_) => RunKind::Apply,
+        Mode::Approve(_) => RunKind::Approve,
+    };
+    let run_id = store.begin_run(kind, now())?;
+    let _span = tracing::info_span!("run", run = run_id, kind = kind.as_str()).entered();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| rt.block_on(run_inner(config, &mut store, run_id, &opts)));
+    match result {
+        Ok(outcome) => {
+            let error = outcome.report.stopped.clone().or_else(|| {
+                (!outcome.report.failed.is_empty()).then(|| format!("{} operation(s) failed", outcome.report.failed.len()))
+            });
+            store.finish_run(run_id, outcome.outcome, Some(&outcome.plan), error.as_deref(), now())?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            store.finish_run(run_id, RunOutcome::Failed, None, Some(&format!("{e:#}")), now())?;
+            Err(e)
+        }
+    }
+}
+
+async fn run_inner(config: &Config, store: &mut Store, run_id: i64, opts: &Options) -> anyhow::Result<Outcome> {
+    warn_token_expiry(config, now());
+    let client = client(config, opts.client.clone())?;
+    let recovery = executor::recover(store, &client, run_id, now).await?.context("resolving unfinished operations")?;
+    if recovery.resolved + recovery.abandoned > 0 {
+        tracing::info!(resolved = recovery.resolved, abandoned = recovery.abandoned, "Recovered the journal.");
+    }
+    let started = now();
+    let mut prepared = match &opts.mode {
+        Mode::Approve(_) => {
+            let mut config = config.clone();
+            config.policy.approved = true;
+            pipeline::prepare(&config, store, started)?
+        }
+        _ => pipeline::prepare(config, store, started)?,
+    };
+    match &opts.mode {
+        Mode::Sync => {}
+        Mode::Apply(saved) => {
+            let current = fingerprint(&prepared, store)?;
+            if current != saved.fingerprint {
+                bail!(
+                    "the source or the snapshot changed since this plan was made (plan: {:?}, now: {:?}): make a new plan with `scimsync plan --format json --out FILE`",
+                    saved.fingerprint,
+                    current
+                );
+            }
+            prepared.plan = saved.plan.clone();
+        }
+        Mode::Approve(run) => check_approval(store, *run, &prepared.plan)?,
+    }
+    let plan = &prepared.plan;
+    store.record_held(run_id, plan)?;
+    if plan.is_held() {
+        tracing::warn!(held = plan.held.len(), reason = plan.hold_reason.as_deref().unwrap_or(""), "Deprovisioning held.");
+    }
+    let exec = ExecOptions {
+        concurrency: config.target.concurrency as usize,
+        adopt: config.target.adopt,
+        recreate_missing: config.target.recreate_missing,
+        stop: opts.stop.clone(),
+        clock: now,
+    };
+    let mut ids = Ids::from_snapshot(&prepared.snapshot);
+    let report =
+        executor::execute(store, &client, run_id, &plan.ops, Some(&prepared.desired), &mut ids, &exec).await?;
+    if report.stopped.is_none() {
+        store.record_presence(plan)?;
+    }
+    if let Mode::Approve(run) = opts.mode {
+        if report.stopped.is_none() && report.failed.is_empty() {
+            store.release_held(run, now())?;
+        }
+    }
+    let outcome = if report.stopped.is_some() {
+        RunOutcome::Failed
+    } else if !report.failed.is_empty() {
+        RunOutcome::Partial
+    } else if plan.is_held() {
+        RunOutcome::Held
+    } else {
+        RunOutcome::Ok
+    };
+    Ok(Outcome { run_id, outcome, plan: prepared.plan, report, recovered: recovery.resolved })
+}
+
+/// The fingerprint of what a plan was made from.
+pub fn fingerprint(prepared: &Prepared, store: &Store) -> anyhow::Result<Fingerprint> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let json = serde_json::to_vec(&prepared.desired).context("serialising the desired state")?;
+    hasher.update(&json);
+    let source = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Fingerprint { source, snapshot_version: store.snapshot_version()? })
+}
+
+/// An approval releases exactly what was held: if the source now wants to deprovision users
+/// that run did not hold, the administrator must look again.
+fn check_approval(store: &Store, run: i64, plan: &Plan) -> anyhow::Result<()> {
+    let held = store.held_ops(Some(run))?;
+    if held.is_empty() {
+        bail!("run {run} has no held operations waiting for approval: see `scimsync status`");
+    }
+    let latest = store.held_ops(None)?.iter().map(|h| h.run_id).max().unwrap_or(run);
+    if latest != run {
+        bail!("run {run} is not the latest held run ({latest} is): approve {latest} after reviewing it");
+    }
+    let approved: BTreeSet<&str> = held.iter().map(|h| h.op.key().0.as_str()).collect();
+    let deprovisioning = |op: &&Op| matches!(op, Op::DeactivateUser { .. } | Op::DeleteUser { .. } | Op::DeleteGroup { .. });
+    let extra: Vec<&str> = plan
+        .ops
+        .iter()
+        .filter(deprovisioning)
+        .map(|op| op.key().0.as_str())
+        .filter(|k| !approved.contains(k))
+        .collect();
+    if !extra.is_empty() {
+        bail!(
+            "the source changed since run {run}: {} more object(s) would now be deprovisioned (first: {}); run `scimsync plan` and review before approving",
+            extra.len(),
+            extra[0]
+        );
+    }
+    Ok(())
+}
