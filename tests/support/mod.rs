@@ -2,6 +2,8 @@
 // Each test binary that declares `mod support;` uses only part of this module.
 #![allow(dead_code)]
 
+pub mod scim_server;
+
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
 use scimsync::source::Record;
 use std::env;

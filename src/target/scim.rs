@@ -1,0 +1,306 @@
+//! The HTTP exchange with the service provider: one request and its answer, classified as a
+//! success or a `Failure`, and the retry loop around it.
+
+use super::retry::{parse_retry_after, retry_policy, Failure, Retry, RetryConfig};
+use super::{ClientOptions, TargetError};
+use crate::config::{Profile, TargetConfig};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+const SCIM_JSON: &str = "application/scim+json";
+/// How much of a server's error `detail` goes into an error message.
+const DETAIL_MAX_CHARS: usize = 200;
+
+/// Everything a `TargetClient` shares between its clones.
+pub(super) struct Inner {
+    http: reqwest::Client,
+    /// The service provider's base URL, without a trailing slash (`…/scim/v2`).
+    base: Url,
+    token: SecretString,
+    /// Where the token was read from, for the message of a 401.
+    token_source: String,
+    pub(super) profile: Profile,
+    retry: RetryConfig,
+    limiter: Option<DefaultDirectRateLimiter>,
+    requests: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// Where a token configured like this is read from, in the words of the config file.
+fn default_token_source(cfg: &TargetConfig) -> String {
+    match (&cfg.token_file, &cfg.token_env) {
+        (Some(path), _) => format!("target.token_file {}", path.display()),
+        (None, Some(var)) => format!("the environment variable {var} (target.token_env)"),
+        (None, None) => "target.token_file".into(),
+    }
+}
+
+impl Inner {
+    pub(super) fn new(
+        cfg: &TargetConfig,
+        token: SecretString,
+        opts: ClientOptions,
+    ) -> Result<Inner, TargetError> {
+        let config = |message: String| TargetError::Config { message };
+        let url = cfg.url.as_deref().ok_or_else(|| config("target.url is not set: the SCIM base URL of the target, e.g. https://app.ninjarmm.com/ws/scim/v2".into()))?;
+        let mut base =
+            Url::parse(url.trim_end_matches('/')).map_err(|e| config(format!("target.url {url:?}: {e}")))?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(config(format!("target.url {url:?} is not an http(s) URL")));
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+
+        // reqwest is built without a default crypto provider; ring is the one compiled in.
+        // Installing fails harmlessly when a provider is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("scimsync/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
+            .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)));
+        if let Some(ca) = &cfg.ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| config(format!("target.ca_file {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                config(format!("target.ca_file {}: not a PEM certificate: {e}", ca.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(config(format!("target.ca_file {}: no PEM certificate in it", ca.display())));
+            }
+            // Trusted in addition to the platform's roots.
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| config(format!("cannot set up the HTTP client: {e}")))?;
+        let limiter = match cfg.rate_limit {
+            None => None,
+            Some(rate) => {
+                let quota = (rate > 0.0 && rate.is_finite())
+                    .then(|| Quota::with_period(Duration::from_secs_f64(1.0 / rate)))
+                    .flatten()
+                    .ok_or_else(|| config(format!("target.rate_limit {rate} is not a positive number")))?;
+                Some(RateLimiter::direct(quota))
+            }
+        };
+        Ok(Inner {
+            http,
+            base,
+            token,
+            token_source: opts.token_source.unwrap_or_else(|| default_token_source(cfg)),
+            profile: cfg.profile,
+            retry: opts.retry,
+            limiter,
+            requests: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        })
+    }
+
+    pub(super) fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn writes_sent(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// `base/seg/seg`, each segment percent-encoded (ids come from the server).
+    pub(super) fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut().expect("checked in new: a base URL").pop_if_empty().extend(segments);
+        url
+    }
+
+    /// Sends one request, once. Success is a 2xx with its parsed JSON body, or `None` when it
+    /// has none (204, or a 200 with an empty body).
+    pub(super) async fn send_once(
+        &self,
+        method: Method,
+        url: &Url,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Option<Value>), Failure> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(self.token.expose_secret())
+            .header(ACCEPT, HeaderValue::from_static("application/scim+json, application/json"));
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+            req = req.header(CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON)).body(bytes);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if method != Method::GET {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let started = Instant::now();
+        let result = req.send().await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::debug!(%method, path = url.path(), elapsed_ms, error = %describe(&e), "SCIM request failed.");
+                return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let bytes = resp.bytes().await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!(%method, path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM request.");
+        let bytes = bytes.map_err(|e| Failure::Broken {
+            message: format!("the answer ({status}) was cut short: {}", describe(&e)),
+            sent: true,
+        })?;
+        let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => Some(v),
+                Err(e) if status.is_success() => {
+                    return Err(Failure::Body { message: format!("the answer ({status}) is not JSON: {e}") })
+                }
+                Err(_) => None,
+            }
+        };
+        if status.is_success() {
+            return Ok((status.as_u16(), parsed));
+        }
+        let message = parsed
+            .as_ref()
+            .and_then(error_detail)
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
+        Err(Failure::Status { status: status.as_u16(), message: self.redact(&message), retry_after })
+    }
+
+    /// Runs `attempt` until it succeeds, or fails in a way `retry_policy` says is final, or
+    /// the retries are used up.
+    pub(super) async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, TargetError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut backoff = self.retry.backoff();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let failure = match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(f) => f,
+            };
+            let wait = match retry_policy(&failure) {
+                Retry::No => return Err(self.final_error(failure)),
+                Retry::Backoff => backoff.next(),
+                Retry::After(d) => backoff.next().map(|_| d.min(self.retry.max_retry_after)),
+            };
+            let Some(wait) = wait else {
+                return Err(TargetError::Exhausted { attempts, last: failure.to_string() });
+            };
+            tracing::debug!(what, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure, "Retrying SCIM request.");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The error a final (not retried) failure becomes.
+    fn final_error(&self, failure: Failure) -> TargetError {
+        match failure {
+            Failure::Status { status: status @ (401 | 403), message, .. } => TargetError::Auth {
+                status,
+                message: format!(
+                    "the target refused the bearer token ({status}: {message}): generate a new API token in the \
+                     target's administration and write it to {}; nothing more is sent until the next run",
+                    self.token_source
+                ),
+            },
+            Failure::Status { status: 404, message, .. } => TargetError::NotFound { message },
+            Failure::Status { status: 409, message, .. } => TargetError::Conflict { message },
+            Failure::Status { status, message, .. } => TargetError::Rejected { status, message },
+            Failure::Broken { message, .. } | Failure::Body { message } => TargetError::Protocol { message },
+        }
+    }
+
+    /// Never let the token into a message, whatever the server echoes.
+    fn redact(&self, message: &str) -> String {
+        let token = self.token.expose_secret();
+        if token.len() >= 4 && message.contains(token) {
+            message.replace(token, "[redacted]")
+        } else {
+            message.to_owned()
+        }
+    }
+}
+
+/// A SCIM error's `detail` (with its `scimType`), shortened.
+fn error_detail(doc: &Value) -> Option<String> {
+    let detail = doc.get("detail").and_then(Value::as_str)?;
+    let detail = truncate(detail.trim(), DETAIL_MAX_CHARS);
+    Some(match doc.get("scimType").and_then(Value::as_str) {
+        Some(t) => format!("{detail} (scimType {t})"),
+        None => detail,
+    })
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// A reqwest error in a few words, without the URL (it carries the filter, hence userNames).
+fn describe(e: &reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "error reading the answer"
+    } else {
+        "request failed"
+    };
+    let root = root.to_string();
+    if root.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {root}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_counts_characters_not_bytes() {
+        assert_eq!(truncate("ééé", 2), "éé…");
+        assert_eq!(truncate("abc", 3), "abc");
+    }
+
+    #[test]
+    fn error_detail_reads_scim_errors() {
+        let doc = serde_json::json!({"status": "409", "scimType": "uniqueness", "detail": "taken"});
+        assert_eq!(error_detail(&doc).as_deref(), Some("taken (scimType uniqueness)"));
+        let long = "x".repeat(1000);
+        let detail = error_detail(&serde_json::json!({ "detail": long })).unwrap();
+        assert_eq!(detail.chars().count(), DETAIL_MAX_CHARS + 1);
+        assert_eq!(error_detail(&serde_json::json!({"message": "no"})), None);
+    }
+}

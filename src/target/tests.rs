@@ -1,0 +1,347 @@
+//! Unit tests of the target client without a server: retry policy, `Retry-After`, and the exact
+//! JSON each profile sends.
+
+use super::body::*;
+use super::retry::*;
+use crate::config::Profile;
+use crate::model::{Attr, DesiredUser, SourceKey};
+use crate::reconcile::Change;
+use serde_json::json;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn status(status: u16, retry_after: Option<u64>) -> Failure {
+    Failure::Status { status, message: "x".into(), retry_after: retry_after.map(Duration::from_secs) }
+}
+
+#[test]
+fn retry_policy_decides_by_status_and_kind() {
+    assert_eq!(retry_policy(&status(429, Some(7))), Retry::After(Duration::from_secs(7)));
+    assert_eq!(retry_policy(&status(429, None)), Retry::Backoff);
+    assert_eq!(retry_policy(&status(503, Some(3))), Retry::After(Duration::from_secs(3)));
+    for s in [408, 500, 502, 503, 504] {
+        assert_eq!(retry_policy(&status(s, None)), Retry::Backoff, "{s}");
+    }
+    // A Retry-After on a status that is not retried changes nothing.
+    for s in [400, 401, 403, 404, 409, 412, 422, 501] {
+        assert_eq!(retry_policy(&status(s, Some(1))), Retry::No, "{s}");
+    }
+    let reset = Failure::Broken { message: "connection reset".into(), sent: true };
+    let refused = Failure::Broken { message: "connection refused".into(), sent: false };
+    assert_eq!(retry_policy(&reset), Retry::Backoff);
+    assert_eq!(retry_policy(&refused), Retry::Backoff);
+    assert_eq!(retry_policy(&Failure::Body { message: "not JSON".into() }), Retry::No);
+}
+
+#[test]
+fn only_failures_after_sending_may_have_created_something() {
+    assert!(status(500, None).maybe_applied());
+    assert!(status(504, None).maybe_applied());
+    assert!(status(408, None).maybe_applied());
+    assert!(!status(429, None).maybe_applied());
+    assert!(!status(409, None).maybe_applied());
+    assert!(!status(401, None).maybe_applied());
+    assert!(Failure::Broken { message: "timed out".into(), sent: true }.maybe_applied());
+    assert!(!Failure::Broken { message: "cannot connect".into(), sent: false }.maybe_applied());
+    assert!(Failure::Body { message: "cut".into() }.maybe_applied());
+}
+
+#[test]
+fn retry_after_reads_seconds_and_http_dates() {
+    // 2015-10-21T07:28:00Z, the example of RFC 9110.
+    let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+    assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+    assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+    assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
+    // Obsolete forms HTTP-date allows.
+    assert_eq!(parse_retry_after("Wednesday, 21-Oct-15 07:29:00 GMT", now), Some(Duration::from_secs(60)));
+    assert_eq!(parse_retry_after("Wed Oct 21 07:28:05 2015", now), Some(Duration::from_secs(5)));
+    // A date in the past: go now.
+    assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
+    assert_eq!(parse_retry_after("99999999999999999999999", now), Some(Duration::from_secs(u64::MAX)));
+    for bad in ["", "-1", "1.5", "soon", "Wed, 32 Oct 2015 07:28:00 GMT"] {
+        assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+    }
+    assert!(parse_retry_after(&httpdate::fmt_http_date(SystemTime::now()), SystemTime::now()).is_some());
+}
+
+#[test]
+fn backoff_is_bounded_and_grows() {
+    let cfg = RetryConfig {
+        min_delay: Duration::from_millis(100),
+        factor: 2.0,
+        max_delay: Duration::from_millis(500),
+        max_retries: 5,
+        max_retry_after: Duration::from_secs(1),
+    };
+    let delays: Vec<Duration> = cfg.backoff().collect();
+    assert_eq!(delays.len(), 5);
+    // Jitter adds up to the delay itself on top of 100, 200, 400, 500, 500 ms.
+    for (d, base) in delays.iter().zip([100u64, 200, 400, 500, 500]) {
+        let base = Duration::from_millis(base);
+        assert!(*d >= base && *d <= base * 2, "{d:?} outside [{base:?}, {:?}]", base * 2);
+    }
+    assert_eq!(RetryConfig::default().backoff().count(), 6);
+}
+
+fn user(attrs: &[(Attr, &str)], roles: &[&str]) -> DesiredUser {
+    DesiredUser {
+        key: SourceKey::from("k1"),
+        origin: "test".into(),
+        attrs: attrs.iter().map(|(a, v)| (*a, v.to_string())).collect(),
+        active: true,
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+fn full_user() -> DesiredUser {
+    user(
+        &[
+            (Attr::UserName, "ada@example.com"),
+            (Attr::GivenName, "Ada"),
+            (Attr::FamilyName, "Lovelace"),
+            (Attr::DisplayName, "Ada Lovelace"),
+            (Attr::Title, "Engineer"),
+            (Attr::WorkEmail, "ada@example.com"),
+            (Attr::WorkPhone, "+1 555 0100"),
+            (Attr::MobilePhone, "+1 555 0199"),
+            (Attr::ExternalId, "k1"),
+            (Attr::UserType, "technician"),
+            (Attr::OrganizationId, "All"),
+        ],
+        &["Helpdesk"],
+    )
+}
+
+#[test]
+fn ninjaone_create_puts_user_type_and_organization_in_the_extension_and_drops_phones() {
+    assert_eq!(
+        user_resource(Profile::NinjaOne, &full_user()),
+        json!({
+            "schemas": [USER_SCHEMA, NINJAONE_SCHEMA],
+            "userName": "ada@example.com",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "displayName": "Ada Lovelace",
+            "title": "Engineer",
+            "emails": [{"value": "ada@example.com", "type": "work", "primary": true}],
+            "externalId": "k1",
+            "active": true,
+            "roles": [{"value": "Helpdesk"}],
+            NINJAONE_SCHEMA: {"userType": "technician", "organizationId": "All"},
+        })
+    );
+}
+
+#[test]
+fn generic_create_puts_user_type_in_the_core_and_sends_phones() {
+    let expected = json!({
+        "schemas": [USER_SCHEMA],
+        "userName": "ada@example.com",
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},
+        "displayName": "Ada Lovelace",
+        "title": "Engineer",
+        "emails": [{"value": "ada@example.com", "type": "work", "primary": true}],
+        "phoneNumbers": [{"value": "+1 555 0100", "type": "work"}, {"value": "+1 555 0199", "type": "mobile"}],
+        "externalId": "k1",
+        "userType": "technician",
+        "active": true,
+        "roles": [{"value": "Helpdesk"}],
+    });
+    assert_eq!(user_resource(Profile::Generic, &full_user()), expected);
+    // Entra ID sends booleans as JSON booleans when it creates users.
+    assert_eq!(user_resource(Profile::EntraCompat, &full_user()), expected);
+}
+
+#[test]
+fn minimal_create_has_no_empty_objects() {
+    let mut u = user(&[(Attr::UserName, "bob@example.com")], &[]);
+    u.active = false;
+    let expected = json!({"schemas": [USER_SCHEMA], "userName": "bob@example.com", "active": false});
+    assert_eq!(user_resource(Profile::NinjaOne, &u), expected);
+}
+
+fn set(attr: Attr, before: Option<&str>, after: Option<&str>) -> Change {
+    Change::Set { attr, before: before.map(Into::into), after: after.map(Into::into) }
+}
+
+fn changes() -> Vec<Change> {
+    vec![
+        set(Attr::GivenName, Some("Ada"), Some("Augusta")),
+        set(Attr::Title, Some("Engineer"), None),
+        set(Attr::WorkEmail, Some("ada@example.com"), Some("ada@example.org")),
+        set(Attr::UserType, Some("endUser"), Some("technician")),
+        set(Attr::OrganizationId, Some("All"), Some("42")),
+        set(Attr::MobilePhone, None, Some("+1 555 0199")),
+        Change::Roles { before: vec!["A".into()], after: vec!["A".into(), "B".into()] },
+    ]
+}
+
+#[test]
+fn ninjaone_update_is_minimal_and_uses_extension_paths() {
+    let ops = update_ops(Profile::NinjaOne, &changes());
+    assert_eq!(
+        patch_body(Profile::NinjaOne, &ops),
+        json!({
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [
+                {"op": "replace", "path": "name.givenName", "value": "Augusta"},
+                {"op": "remove", "path": "title"},
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "ada@example.org"},
+                {"op": "replace", "path": format!("{NINJAONE_SCHEMA}:userType"), "value": "technician"},
+                {"op": "replace", "path": format!("{NINJAONE_SCHEMA}:organizationId"), "value": "42"},
+                {"op": "replace", "path": "roles", "value": [{"value": "A"}, {"value": "B"}]},
+            ]
+        })
+    );
+}
+
+#[test]
+fn generic_update_uses_core_user_type_and_never_sends_organization() {
+    let ops = update_ops(Profile::Generic, &changes());
+    assert_eq!(
+        patch_body(Profile::Generic, &ops),
+        json!({
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [
+                {"op": "replace", "path": "name.givenName", "value": "Augusta"},
+                {"op": "remove", "path": "title"},
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "ada@example.org"},
+                {"op": "replace", "path": "userType", "value": "technician"},
+                {"op": "remove", "path": "phoneNumbers[type eq \"mobile\"]"},
+                {"op": "add", "path": "phoneNumbers", "value": [{"value": "+1 555 0199", "type": "mobile"}]},
+                {"op": "replace", "path": "roles", "value": [{"value": "A"}, {"value": "B"}]},
+            ]
+        })
+    );
+}
+
+#[test]
+fn entra_compat_capitalises_ops_and_writes_booleans_as_strings() {
+    let mut ops = update_ops(Profile::EntraCompat, &[set(Attr::Title, Some("a"), None)]);
+    ops.push(active_op(false));
+    ops.push(active_op(true));
+    ops.extend(update_ops(Profile::EntraCompat, &[set(Attr::WorkEmail, None, Some("x@example.com"))]));
+    assert_eq!(
+        patch_body(Profile::EntraCompat, &ops),
+        json!({
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [
+                {"op": "Remove", "path": "title"},
+                {"op": "Replace", "path": "active", "value": "False"},
+                {"op": "Replace", "path": "active", "value": "True"},
+                {"op": "Remove", "path": "emails[type eq \"work\"]"},
+                {"op": "Add", "path": "emails", "value": [{"value": "x@example.com", "type": "work", "primary": true}]},
+            ]
+        })
+    );
+    assert_eq!(
+        patch_body(Profile::NinjaOne, &[active_op(false)]),
+        json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": false}]})
+    );
+}
+
+#[test]
+fn removed_values_and_roles() {
+    let ops = update_ops(
+        Profile::NinjaOne,
+        &[
+            set(Attr::WorkEmail, Some("a@example.com"), None),
+            set(Attr::UserType, Some("technician"), None),
+            set(Attr::WorkPhone, Some("1"), None),
+            Change::Roles { before: vec!["A".into()], after: vec![] },
+        ],
+    );
+    assert_eq!(
+        patch_body(Profile::NinjaOne, &ops)["Operations"],
+        json!([
+            {"op": "remove", "path": "emails[type eq \"work\"]"},
+            {"op": "remove", "path": format!("{NINJAONE_SCHEMA}:userType")},
+            {"op": "remove", "path": "roles"},
+        ])
+    );
+    // A change that does not apply to the profile sends nothing.
+    assert!(update_ops(Profile::NinjaOne, &[set(Attr::MobilePhone, None, Some("1"))]).is_empty());
+    assert!(update_ops(Profile::Generic, &[set(Attr::OrganizationId, None, Some("1"))]).is_empty());
+}
+
+#[test]
+fn adoption_sets_everything_without_knowing_the_target() {
+    let u = user(
+        &[
+            (Attr::UserName, "ada@example.com"),
+            (Attr::FamilyName, "Lovelace"),
+            (Attr::WorkEmail, "ada@example.com"),
+            (Attr::UserType, "endUser"),
+            (Attr::OrganizationId, "All"),
+        ],
+        &["R"],
+    );
+    assert_eq!(
+        patch_body(Profile::NinjaOne, &adopt_ops(Profile::NinjaOne, &u))["Operations"],
+        json!([
+            {"op": "replace", "path": "userName", "value": "ada@example.com"},
+            {"op": "replace", "path": "name.familyName", "value": "Lovelace"},
+            {"op": "remove", "path": "emails[type eq \"work\"]"},
+            {"op": "add", "path": "emails", "value": [{"value": "ada@example.com", "type": "work", "primary": true}]},
+            {"op": "replace", "path": format!("{NINJAONE_SCHEMA}:userType"), "value": "endUser"},
+            {"op": "replace", "path": format!("{NINJAONE_SCHEMA}:organizationId"), "value": "All"},
+            {"op": "replace", "path": "active", "value": true},
+            {"op": "replace", "path": "roles", "value": [{"value": "R"}]},
+        ])
+    );
+}
+
+#[test]
+fn group_bodies() {
+    assert_eq!(group_resource("Ops"), json!({"schemas": [GROUP_SCHEMA], "displayName": "Ops"}));
+    let ids = vec!["u1".to_string(), "u\"2".to_string()];
+    assert_eq!(
+        patch_body(Profile::Generic, &[add_members_op(&ids)])["Operations"],
+        json!([{"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u\"2"}]}])
+    );
+    assert_eq!(
+        patch_body(Profile::Generic, &remove_members_ops(&ids))["Operations"],
+        json!([
+            {"op": "remove", "path": "members[value eq \"u1\"]"},
+            {"op": "remove", "path": "members[value eq \"u\\\"2\"]"},
+        ])
+    );
+    assert_eq!(
+        patch_body(Profile::EntraCompat, &[rename_op("New")])["Operations"],
+        json!([{"op": "Replace", "path": "displayName", "value": "New"}])
+    );
+}
+
+#[test]
+fn filter_values_are_escaped() {
+    assert_eq!(eq_filter("userName", "a@example.com"), r#"userName eq "a@example.com""#);
+    assert_eq!(eq_filter("userName", r#"o"re\illy"#), r#"userName eq "o\"re\\illy""#);
+    assert_eq!(eq_filter("displayName", "tab\there"), r#"displayName eq "tab\there""#);
+    assert_eq!(eq_filter("displayName", "Zoë"), r#"displayName eq "Zoë""#);
+}
+
+#[test]
+fn picking_from_list_responses() {
+    let list = json!({
+        "totalResults": 3,
+        "Resources": [
+            {"id": "1", "userName": "someone@example.com"},
+            {"id": "2", "userName": "Ada@Example.com", "active": false, "externalId": "k1"},
+            {"id": "3", "userName": "ada@example.com", "active": "True"},
+        ]
+    });
+    let exact = pick_user(&list, "ada@example.com").unwrap().unwrap();
+    assert_eq!((exact.id.as_str(), exact.active, exact.external_id), ("3", true, None));
+    let folded = pick_user(&list, "ADA@example.com").unwrap().unwrap();
+    assert_eq!((folded.id.as_str(), folded.active, folded.external_id.as_deref()), ("2", false, Some("k1")));
+    // A server that ignores the filter cannot make us pick someone else.
+    assert_eq!(pick_user(&list, "nobody@example.com").unwrap(), None);
+    assert_eq!(pick_user(&json!({"totalResults": 0}), "a").unwrap(), None);
+    assert!(pick_user(&json!({"totalResults": 2}), "a").is_err());
+    assert!(pick_user(&json!({"detail": "?"}), "a").is_err());
+    assert!(pick_user(&json!({"totalResults": 1, "Resources": [{"userName": "a"}]}), "a").is_err());
+
+    let groups = json!({"totalResults": 2, "Resources": [{"id": "g1", "displayName": "ops"}, {"id": "g2", "displayName": "Ops"}]});
+    assert_eq!(pick_group(&groups, "Ops").unwrap().as_deref(), Some("g2"));
+    assert_eq!(pick_group(&groups, "OPS").unwrap().as_deref(), Some("g1"));
+    assert_eq!(pick_group(&groups, "Dev").unwrap(), None);
+}
