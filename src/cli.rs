@@ -103,12 +103,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = std::fs::read_to_string(&planfile)
                 .with_context(|| format!("cannot read the plan file {}", planfile.display()))?;
             let saved: sync::SavedPlan = serde_json::from_str(&text).with_context(|| {
-                format!("{} is not a saved plan: write one with `scimsync plan --format json --out FILE`", planfile.display())
+                format!(
+                    "{} is not a saved plan: write one with `scimsync plan --format json --out FILE`",
+                    planfile.display()
+                )
             })?;
             apply_run(&load_config(&cli.config)?, sync::Mode::Apply(Box::new(saved)))
         }
         Command::Approve { run } => apply_run(&load_config(&cli.config)?, sync::Mode::Approve(run)),
-        Command::History { user, limit, format } => history(&load_config(&cli.config)?, user.as_deref(), limit, format),
+        Command::History { user, limit, format } => {
+            history(&load_config(&cli.config)?, user.as_deref(), limit, format)
+        }
     }
 }
 
@@ -281,14 +286,14 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     let client = sync::client(&config, Default::default())?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
-        let spc = client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;
+        let spc =
+            client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;
         let patch = spc["patch"]["supported"].as_bool().unwrap_or(false);
         let filter = spc["filter"]["supported"].as_bool().unwrap_or(false);
         println!("target: ServiceProviderConfig read (patch: {patch}, filter: {filter})");
-        client
-            .find_user("scimsync-connectivity-check@invalid")
-            .await
-            .context("a filtered user lookup failed: scimsync needs `filter=userName eq` for adoption and recovery")?;
+        client.find_user("scimsync-connectivity-check@invalid").await.context(
+            "a filtered user lookup failed: scimsync needs `filter=userName eq` for adoption and recovery",
+        )?;
         println!("target: filtered user lookup works; credentials accepted");
         anyhow::Ok(())
     })?;
@@ -320,7 +325,10 @@ fn apply_run(config: &Config, mode: sync::Mode) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the run stopped: {reason}");
     }
     if !r.failed.is_empty() {
-        anyhow::bail!("{} operation(s) failed; they are retried by the next run (see `scimsync status`)", r.failed.len());
+        anyhow::bail!(
+            "{} operation(s) failed; they are retried by the next run (see `scimsync status`)",
+            r.failed.len()
+        );
     }
     if let Some(reason) = &outcome.plan.hold_reason {
         eprintln!("held: {reason}");
@@ -339,8 +347,16 @@ fn history(config: &Config, user: Option<&str>, limit: u32, format: Format) -> a
         use std::fmt::Write as _;
         let mut out = String::new();
         for e in &entries {
-            let when = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
-            let _ = writeln!(out, "{} run #{:<5} {:<22} {}", when.unwrap_or_default(), e.run_id, e.activity, e.name);
+            let when =
+                chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            let _ = writeln!(
+                out,
+                "{} run #{:<5} {:<22} {}",
+                when.unwrap_or_default(),
+                e.run_id,
+                e.activity,
+                e.name
+            );
         }
         if entries.is_empty() {
             out.push_str("no applied changes recorded\n");

@@ -76,8 +76,15 @@ impl Ids {
 /// What one request achieved.
 enum Done {
     /// Confirmed; for creates, the new (or adopted) object's id.
-    Applied { op: Op, target_id: Option<String>, adopted: bool },
-    Failed { op: Op, error: TargetError },
+    Applied {
+        op: Op,
+        target_id: Option<String>,
+        adopted: bool,
+    },
+    Failed {
+        op: Op,
+        error: TargetError,
+    },
 }
 
 /// An operation with the target ids it needs, ready to send.
@@ -90,7 +97,8 @@ struct Ready {
 /// Resolves the ids an operation needs. Members without a target id (their create failed) are
 /// left out of the operation, so the snapshot records only what was sent.
 fn resolve(op: &Op, ids: &Ids) -> Result<Ready, String> {
-    let user_id = |k: &SourceKey| ids.users.get(k).cloned().ok_or_else(|| format!("user {k} has no target id"));
+    let user_id =
+        |k: &SourceKey| ids.users.get(k).cloned().ok_or_else(|| format!("user {k} has no target id"));
     let group_id = |k: &SourceKey| {
         ids.groups.get(k).cloned().ok_or_else(|| format!("group {k} has no target id (its creation failed?)"))
     };
@@ -120,13 +128,21 @@ fn resolve(op: &Op, ids: &Ids) -> Result<Ready, String> {
 }
 
 /// Sends one operation. Creates that meet a 409 adopt the existing object when allowed.
-async fn send(client: TargetClient, ready: Ready, opts: ExecOptions, desired_user: Option<crate::model::DesiredUser>) -> Done {
+async fn send(
+    client: TargetClient,
+    ready: Ready,
+    opts: ExecOptions,
+    desired_user: Option<crate::model::DesiredUser>,
+) -> Done {
     let Ready { op, id, members } = ready;
     let id = id.unwrap_or_default();
     let result: Result<(Option<String>, bool), TargetError> = match &op {
         Op::CreateUser { user } => match client.create_user(user).await {
             Ok(new) => Ok((Some(new), false)),
-            Err(TargetError::Conflict { message }) if opts.adopt => match client.find_user(user.user_name()).await {
+            Err(TargetError::Conflict { message }) if opts.adopt => match client
+                .find_user(user.user_name())
+                .await
+            {
                 Ok(Some(found)) => client.adopt_user(&found.id, user).await.map(|_| (Some(found.id), true)),
                 Ok(None) => Err(TargetError::Conflict { message }),
                 Err(e) => Err(e),
@@ -143,7 +159,11 @@ async fn send(client: TargetClient, ready: Ready, opts: ExecOptions, desired_use
                     // Deleted by hand in the target: create it again and record the new id.
                     let created = client.create_user(&user).await;
                     return match created {
-                        Ok(new) => Done::Applied { op: Op::CreateUser { user }, target_id: Some(new), adopted: false },
+                        Ok(new) => Done::Applied {
+                            op: Op::CreateUser { user },
+                            target_id: Some(new),
+                            adopted: false,
+                        },
                         Err(error) => Done::Failed { op, error },
                     };
                 }
@@ -209,14 +229,18 @@ pub async fn execute(
             }
             lane.push_back(op);
         }
-        let mut lanes: Vec<VecDeque<&Op>> = order.iter().map(|k| lanes.remove(k).unwrap_or_default()).collect();
+        let mut lanes: Vec<VecDeque<&Op>> =
+            order.iter().map(|k| lanes.remove(k).unwrap_or_default()).collect();
         let mut busy = vec![false; lanes.len()];
         let mut in_flight: JoinSet<(usize, i64, Done)> = JoinSet::new();
         let mut next_lane = 0;
         loop {
             let stopping = report.stopped.is_some() || opts.stop.load(Ordering::SeqCst);
             while !stopping && in_flight.len() < opts.concurrency.max(1) {
-                let Some(lane) = (0..lanes.len()).map(|i| (next_lane + i) % lanes.len()).find(|&i| !busy[i] && !lanes[i].is_empty()) else {
+                let Some(lane) = (0..lanes.len())
+                    .map(|i| (next_lane + i) % lanes.len())
+                    .find(|&i| !busy[i] && !lanes[i].is_empty())
+                else {
                     break;
                 };
                 next_lane = (lane + 1) % lanes.len().max(1);
@@ -328,7 +352,12 @@ pub async fn recover(
                 out.resolved += 1;
             }
             Ok(None) => {
-                store.journal_fail(journal_id, "abandoned", "unfinished when the previous process stopped", clock())?;
+                store.journal_fail(
+                    journal_id,
+                    "abandoned",
+                    "unfinished when the previous process stopped",
+                    clock(),
+                )?;
                 out.abandoned += 1;
             }
             Err(e) => return Ok(Err(e)),

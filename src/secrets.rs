@@ -36,7 +36,8 @@ fn read_file(path: &Path) -> Result<String, SecretError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| SecretError::Read { path: path.to_owned(), source: e })?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| SecretError::Read { path: path.to_owned(), source: e })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(SecretError::TooOpen { path: path.to_owned(), mode });
@@ -66,7 +67,8 @@ pub fn load_token(cfg: &TargetConfig) -> Result<Token, SecretError> {
         let path = Path::new(&dir).join(CREDENTIAL_NAME);
         if path.exists() {
             // systemd makes credentials readable by the service only; no mode check needed.
-            let text = std::fs::read_to_string(&path).map_err(|e| SecretError::Read { path: path.clone(), source: e })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| SecretError::Read { path: path.clone(), source: e })?;
             return checked(text, format!("the systemd credential {CREDENTIAL_NAME} ({})", path.display()));
         }
     }

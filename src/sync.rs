@@ -99,7 +99,8 @@ pub fn run(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
     match result {
         Ok(outcome) => {
             let error = outcome.report.stopped.clone().or_else(|| {
-                (!outcome.report.failed.is_empty()).then(|| format!("{} operation(s) failed", outcome.report.failed.len()))
+                (!outcome.report.failed.is_empty())
+                    .then(|| format!("{} operation(s) failed", outcome.report.failed.len()))
             });
             store.finish_run(run_id, outcome.outcome, Some(&outcome.plan), error.as_deref(), now())?;
             Ok(outcome)
@@ -111,12 +112,22 @@ pub fn run(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
     }
 }
 
-async fn run_inner(config: &Config, store: &mut Store, run_id: i64, opts: &Options) -> anyhow::Result<Outcome> {
+async fn run_inner(
+    config: &Config,
+    store: &mut Store,
+    run_id: i64,
+    opts: &Options,
+) -> anyhow::Result<Outcome> {
     warn_token_expiry(config, now());
     let client = client(config, opts.client.clone())?;
-    let recovery = executor::recover(store, &client, run_id, now).await?.context("resolving unfinished operations")?;
+    let recovery =
+        executor::recover(store, &client, run_id, now).await?.context("resolving unfinished operations")?;
     if recovery.resolved + recovery.abandoned > 0 {
-        tracing::info!(resolved = recovery.resolved, abandoned = recovery.abandoned, "Recovered the journal.");
+        tracing::info!(
+            resolved = recovery.resolved,
+            abandoned = recovery.abandoned,
+            "Recovered the journal."
+        );
     }
     let started = now();
     let mut prepared = match &opts.mode {
@@ -145,7 +156,11 @@ async fn run_inner(config: &Config, store: &mut Store, run_id: i64, opts: &Optio
     let plan = &prepared.plan;
     store.record_held(run_id, plan)?;
     if plan.is_held() {
-        tracing::warn!(held = plan.held.len(), reason = plan.hold_reason.as_deref().unwrap_or(""), "Deprovisioning held.");
+        tracing::warn!(
+            held = plan.held.len(),
+            reason = plan.hold_reason.as_deref().unwrap_or(""),
+            "Deprovisioning held."
+        );
     }
     let exec = ExecOptions {
         concurrency: config.target.concurrency as usize,
@@ -156,7 +171,8 @@ async fn run_inner(config: &Config, store: &mut Store, run_id: i64, opts: &Optio
     };
     let mut ids = Ids::from_snapshot(&prepared.snapshot);
     let report =
-        executor::execute(store, &client, run_id, &plan.ops, Some(&prepared.desired), &mut ids, &exec).await?;
+        executor::execute(store, &client, run_id, &plan.ops, Some(&prepared.desired), &mut ids, &exec)
+            .await?;
     if report.stopped.is_none() {
         store.record_presence(plan)?;
     }
@@ -199,7 +215,8 @@ fn check_approval(store: &Store, run: i64, plan: &Plan) -> anyhow::Result<()> {
         bail!("run {run} is not the latest held run ({latest} is): approve {latest} after reviewing it");
     }
     let approved: BTreeSet<&str> = held.iter().map(|h| h.op.key().0.as_str()).collect();
-    let deprovisioning = |op: &&Op| matches!(op, Op::DeactivateUser { .. } | Op::DeleteUser { .. } | Op::DeleteGroup { .. });
+    let deprovisioning =
+        |op: &&Op| matches!(op, Op::DeactivateUser { .. } | Op::DeleteUser { .. } | Op::DeleteGroup { .. });
     let extra: Vec<&str> = plan
         .ops
         .iter()

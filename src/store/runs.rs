@@ -103,7 +103,10 @@ impl Store {
     /// runs held is superseded (each run re-plans from the source).
     pub fn record_held(&mut self, run_id: i64, plan: &Plan) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE held SET superseded_by = ?1 WHERE released_at IS NULL AND superseded_by IS NULL", [run_id])?;
+        tx.execute(
+            "UPDATE held SET superseded_by = ?1 WHERE released_at IS NULL AND superseded_by IS NULL",
+            [run_id],
+        )?;
         {
             let reason = plan.hold_reason.clone().unwrap_or_default();
             let mut stmt =
@@ -143,7 +146,10 @@ impl Store {
 
     /// Marks a run's held operations released (after `approve` applied them).
     pub fn release_held(&mut self, run_id: i64, now: i64) -> Result<()> {
-        self.conn.execute("UPDATE held SET released_at = ?2 WHERE run_id = ?1 AND released_at IS NULL", params![run_id, now])?;
+        self.conn.execute(
+            "UPDATE held SET released_at = ?2 WHERE run_id = ?1 AND released_at IS NULL",
+            params![run_id, now],
+        )?;
         Ok(())
     }
 
@@ -225,7 +231,8 @@ impl Store {
 
     /// Journal entries by state, for `status`.
     pub fn journal_counts(&self) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self.conn.prepare("SELECT state, count(*) FROM journal GROUP BY state ORDER BY state")?;
+        let mut stmt =
+            self.conn.prepare("SELECT state, count(*) FROM journal GROUP BY state ORDER BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod scim_server;
+pub mod site;
 
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
 use scimsync::source::Record;
