@@ -17,6 +17,15 @@ const SCIM_JSON: &str = "application/scim+json";
 /// How much of a server's error `detail` goes into an error message.
 const DETAIL_MAX_CHARS: usize = 200;
 
+/// Whether the caller needs the body of a successful answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// A created resource, a list, the ServiceProviderConfig: unreadable is a failure.
+    Needed,
+    /// PATCH and DELETE: 200 with a body and 204 without are alike, and the body is not read.
+    Ignored,
+}
+
 /// Everything a `TargetClient` shares between its clones.
 pub(super) struct Inner {
     http: reqwest::Client,
@@ -115,14 +124,15 @@ impl Inner {
         url
     }
 
-    /// Sends one request, once. Success is a 2xx with its parsed JSON body, or `None` when it
-    /// has none (204, or a 200 with an empty body).
+    /// Sends one request, once. Success is a 2xx with its parsed JSON body when the caller
+    /// needs it, or `None` when there is none (204, or a 200 with an empty body).
     pub(super) async fn send_once(
         &self,
         method: Method,
         url: &Url,
         query: &[(&str, &str)],
         body: Option<&Value>,
+        answer: Answer,
     ) -> Result<(u16, Option<Value>), Failure> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
@@ -162,25 +172,26 @@ impl Inner {
         let bytes = resp.bytes().await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!(%method, path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM request.");
-        let bytes = bytes.map_err(|e| Failure::Broken {
-            message: format!("the answer ({status}) was cut short: {}", describe(&e)),
-            sent: true,
-        })?;
-        let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => Some(v),
-                Err(e) if status.is_success() => {
-                    return Err(Failure::Body { message: format!("the answer ({status}) is not JSON: {e}") })
-                }
-                Err(_) => None,
-            }
-        };
         if status.is_success() {
-            return Ok((status.as_u16(), parsed));
+            if answer == Answer::Ignored {
+                // The status says it all; what arrived of the body does not matter.
+                return Ok((status.as_u16(), None));
+            }
+            let bytes = bytes.map_err(|e| Failure::Broken {
+                message: format!("the answer ({status}) was cut short: {}", describe(&e)),
+                sent: true,
+            })?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok((status.as_u16(), None));
+            }
+            return match serde_json::from_slice::<Value>(&bytes) {
+                Ok(doc) => Ok((status.as_u16(), Some(doc))),
+                Err(e) => Err(Failure::Body { message: format!("the answer ({status}) is not JSON: {e}") }),
+            };
         }
-        let message = parsed
+        let message = bytes
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .as_ref()
             .and_then(error_detail)
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
