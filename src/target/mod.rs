@@ -54,9 +54,10 @@ pub enum TargetError {
 }
 
 impl TargetError {
-    /// Whether the run must stop at once (SPEC §6: 401/403 stop the run).
+    /// Whether the run must stop at once: 401/403 (SPEC §6), and a client that cannot work
+    /// at all (no URL, an untrusted certificate), where every later request would fail alike.
     pub fn stops_run(&self) -> bool {
-        matches!(self, TargetError::Auth { .. })
+        matches!(self, TargetError::Auth { .. } | TargetError::Config { .. })
     }
 }
 

@@ -160,6 +160,9 @@ impl Inner {
             Ok(resp) => resp,
             Err(e) => {
                 tracing::debug!(%method, path = url.path(), elapsed_ms, error = %describe(&e), "SCIM request failed.");
+                if let Some(tls) = tls_error(&e) {
+                    return Err(Failure::Tls { message: tls.to_string() });
+                }
                 return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
             }
         };
@@ -240,6 +243,12 @@ impl Inner {
             Failure::Status { status: 404, message, .. } => TargetError::NotFound { message },
             Failure::Status { status: 409, message, .. } => TargetError::Conflict { message },
             Failure::Status { status, message, .. } => TargetError::Rejected { status, message },
+            Failure::Tls { message } => TargetError::Config {
+                message: format!(
+                    "TLS with the target failed: {message}: if its certificate is signed by a private CA, \
+                     set target.ca_file to that CA's PEM certificate"
+                ),
+            },
             Failure::Broken { message, .. } | Failure::Body { message } => TargetError::Protocol { message },
         }
     }
@@ -270,6 +279,22 @@ fn truncate(s: &str, max_chars: usize) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
     }
+}
+
+/// The TLS error inside a failed request, if that is what failed. rustls's error travels
+/// inside (nested) `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
+fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// A reqwest error in a few words, without the URL (it carries the filter, hence userNames).
