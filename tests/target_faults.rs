@@ -42,20 +42,26 @@ struct Proxy {
     faults: Arc<Mutex<VecDeque<Fault>>>,
     /// `METHOD /path` of every request seen, in order.
     seen: Arc<Mutex<Vec<String>>>,
+    /// The head (request line and headers) of every request seen.
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proxy {
     async fn start(upstream: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy =
-            Proxy { addr: listener.local_addr().unwrap(), faults: Arc::default(), seen: Arc::default() };
-        let (faults, seen) = (proxy.faults.clone(), proxy.seen.clone());
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap(),
+            faults: Arc::default(),
+            seen: Arc::default(),
+            heads: Arc::default(),
+        };
+        let (faults, seen, heads) = (proxy.faults.clone(), proxy.seen.clone(), proxy.heads.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else { return };
-                let (faults, seen) = (faults.clone(), seen.clone());
+                let (faults, seen, heads) = (faults.clone(), seen.clone(), heads.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, upstream, &faults, &seen).await;
+                    let _ = serve(conn, upstream, &faults, &seen, &heads).await;
                 });
             }
         });
@@ -99,8 +105,11 @@ async fn serve(
     upstream: u16,
     faults: &Mutex<VecDeque<Fault>>,
     seen: &Mutex<Vec<String>>,
+    heads: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let request = read_request(&mut conn).await?;
+    let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(request.len());
+    heads.lock().unwrap().push(String::from_utf8_lossy(&request[..head_end]).into_owned());
     let line = String::from_utf8_lossy(&request).lines().next().unwrap_or("").to_owned();
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -355,4 +364,28 @@ async fn refusals_keep_a_short_detail_and_never_the_token() {
     let err = client.find_group("Ops").await.unwrap_err();
     assert!(matches!(err, TargetError::Auth { status: 403, .. }) && err.stops_run(), "{err:?}");
     assert_eq!(client.requests_sent(), 2, "a 403 is not retried");
+}
+
+#[tokio::test]
+async fn requests_carry_the_user_agent_the_token_and_the_scim_media_type() {
+    let (client, proxy, _) = setup(10).await;
+    client.create_user(&user("head@example.com")).await.unwrap();
+    client.find_user("head@example.com").await.unwrap();
+    let heads: Vec<String> = proxy.heads.lock().unwrap().iter().map(|h| h.to_ascii_lowercase()).collect();
+    let token = ScimServer::shared().token().to_ascii_lowercase();
+    assert_eq!(heads.len(), 2);
+    for head in &heads {
+        assert!(
+            head.contains(&format!("\r\nuser-agent: scimsync/{}\r\n", env!("CARGO_PKG_VERSION"))),
+            "{head}"
+        );
+        assert!(head.contains(&format!("\r\nauthorization: bearer {token}")), "{head}");
+        assert!(head.contains("\r\naccept: application/scim+json"), "{head}");
+    }
+    assert!(heads[0].starts_with("post ") && heads[0].contains("\r\ncontent-type: application/scim+json"));
+    assert!(
+        heads[1].starts_with("get ") && heads[1].contains("filter=username+eq+%22head%40example.com%22"),
+        "{}",
+        heads[1]
+    );
 }
