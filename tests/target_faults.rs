@@ -33,7 +33,11 @@ enum Fault {
 }
 
 fn error(status: u16, headers: Vec<(&'static str, String)>) -> Fault {
-    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": status.to_string(), "detail": "injected"});
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": status.to_string(),
+        "detail": "injected",
+    });
     Fault::Answer(status, headers, body)
 }
 
@@ -121,7 +125,8 @@ async fn serve(
     if let Fault::Answer(status, headers, body) = &fault {
         let body = body.to_string();
         let mut head = format!(
-            "HTTP/1.1 {status} Injected\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "HTTP/1.1 {status} Injected\r\nContent-Type: application/scim+json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n",
             body.len()
         );
         for (name, value) in headers {

@@ -51,7 +51,8 @@ fn tls_server(cert: &str, key: &str) -> String {
                     }
                 }
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{SPC}",
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{SPC}",
                     SPC.len()
                 );
                 let _ = tls.write_all(answer.as_bytes());

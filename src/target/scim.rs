@@ -57,7 +57,13 @@ impl Inner {
         opts: ClientOptions,
     ) -> Result<Inner, TargetError> {
         let config = |message: String| TargetError::Config { message };
-        let url = cfg.url.as_deref().ok_or_else(|| config("target.url is not set: the SCIM base URL of the target, e.g. https://app.ninjarmm.com/ws/scim/v2".into()))?;
+        let url = cfg.url.as_deref().ok_or_else(|| {
+            config(
+                "target.url is not set: write the SCIM base URL of the target, \
+                 e.g. https://app.ninjarmm.com/ws/scim/v2"
+                    .into(),
+            )
+        })?;
         let mut base =
             Url::parse(url.trim_end_matches('/')).map_err(|e| config(format!("target.url {url:?}: {e}")))?;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
@@ -159,7 +165,8 @@ impl Inner {
         let resp = match result {
             Ok(resp) => resp,
             Err(e) => {
-                tracing::debug!(%method, path = url.path(), elapsed_ms, error = %describe(&e), "SCIM request failed.");
+                let error = describe(&e);
+                tracing::debug!(%method, path = url.path(), elapsed_ms, %error, "SCIM request failed.");
                 if let Some(tls) = tls_error(&e) {
                     return Err(Failure::Tls { message: tls.to_string() });
                 }
@@ -224,7 +231,8 @@ impl Inner {
             let Some(wait) = wait else {
                 return Err(TargetError::Exhausted { attempts, last: failure.to_string() });
             };
-            tracing::debug!(what, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure, "Retrying SCIM request.");
+            let wait_ms = wait.as_millis() as u64;
+            tracing::debug!(what, attempt = attempts, wait_ms, error = %failure, "Retrying SCIM request.");
             tokio::time::sleep(wait).await;
         }
     }
@@ -235,8 +243,9 @@ impl Inner {
             Failure::Status { status: status @ (401 | 403), message, .. } => TargetError::Auth {
                 status,
                 message: format!(
-                    "the target refused the bearer token ({status}: {message}): generate a new API token in the \
-                     target's administration and write it to {}; nothing more is sent until the next run",
+                    "the target refused the bearer token ({status}: {message}): generate a new API token \
+                     in the target's administration and write it to {}; nothing more is sent until the \
+                     next run",
                     self.token_source
                 ),
             },
