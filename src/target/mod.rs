@@ -24,7 +24,7 @@ use crate::model::{Attr, DesiredUser};
 use crate::reconcile::Change;
 use body::PatchOp;
 use reqwest::Method;
-use scim::Inner;
+use scim::{Answer, Inner};
 use secrecy::SecretString;
 use serde_json::Value;
 use std::fmt;
@@ -54,9 +54,10 @@ pub enum TargetError {
 }
 
 impl TargetError {
-    /// Whether the run must stop at once (SPEC §6: 401/403 stop the run).
+    /// Whether the run must stop at once: 401/403 (SPEC §6), and a client that cannot work
+    /// at all (no URL, an untrusted certificate), where every later request would fail alike.
     pub fn stops_run(&self) -> bool {
-        matches!(self, TargetError::Auth { .. })
+        matches!(self, TargetError::Auth { .. } | TargetError::Config { .. })
     }
 }
 
@@ -125,7 +126,7 @@ impl TargetClient {
         let doc = self
             .inner
             .retrying("service provider config", || async {
-                self.inner.send_once(Method::GET, &url, &[], None).await.map(|(_, doc)| doc)
+                self.inner.send_once(Method::GET, &url, &[], None, Answer::Needed).await.map(|(_, doc)| doc)
             })
             .await?;
         doc.ok_or_else(|| TargetError::Protocol {
@@ -223,7 +224,8 @@ impl TargetClient {
     /// One attempt of `GET /{endpoint}?filter=…`: the list response.
     async fn search(&self, endpoint: &str, filter: &str) -> Result<Value, retry::Failure> {
         let url = self.inner.url(&[endpoint]);
-        let (_, doc) = self.inner.send_once(Method::GET, &url, &[("filter", filter)], None).await?;
+        let (_, doc) =
+            self.inner.send_once(Method::GET, &url, &[("filter", filter)], None, Answer::Needed).await?;
         doc.ok_or_else(|| Failure::Body {
             message: format!("the search of {endpoint} answered without a body"),
         })
@@ -246,7 +248,8 @@ impl TargetClient {
                     return Ok(id);
                 }
             }
-            let outcome = match self.inner.send_once(Method::POST, url, &[], Some(doc)).await {
+            let outcome = match self.inner.send_once(Method::POST, url, &[], Some(doc), Answer::Needed).await
+            {
                 Ok((_, Some(created))) => body::resource_id(&created)
                     .ok_or_else(|| Failure::Body { message: "the created resource has no id".into() }),
                 Ok((status, None)) => Err(Failure::Body {
@@ -279,7 +282,7 @@ impl TargetClient {
         let doc = body::patch_body(self.inner.profile, ops);
         self.inner
             .retrying("patch", || async {
-                self.inner.send_once(Method::PATCH, &url, &[], Some(&doc)).await.map(drop)
+                self.inner.send_once(Method::PATCH, &url, &[], Some(&doc), Answer::Ignored).await.map(drop)
             })
             .await
     }
@@ -290,7 +293,7 @@ impl TargetClient {
         let ambiguous = AtomicBool::new(false);
         let (url, ambiguous) = (&url, &ambiguous);
         let attempt = move || async move {
-            match self.inner.send_once(Method::DELETE, url, &[], None).await {
+            match self.inner.send_once(Method::DELETE, url, &[], None, Answer::Ignored).await {
                 Ok(_) => Ok(()),
                 Err(Failure::Status { status: 404, .. }) if ambiguous.load(Ordering::Relaxed) => Ok(()),
                 Err(f) => {

@@ -55,6 +55,9 @@ pub enum Failure {
     Broken { message: String, sent: bool },
     /// A complete answer whose body is not the SCIM document it should be.
     Body { message: String },
+    /// The TLS handshake failed (an untrusted certificate, most often): asking again gives the
+    /// same answer, and nothing was sent.
+    Tls { message: String },
 }
 
 impl Failure {
@@ -65,6 +68,7 @@ impl Failure {
             Failure::Status { status, .. } => *status == 408 || *status >= 500,
             Failure::Broken { sent, .. } => *sent,
             Failure::Body { .. } => true,
+            Failure::Tls { .. } => false,
         }
     }
 }
@@ -75,6 +79,7 @@ impl fmt::Display for Failure {
             Failure::Status { status, message, .. } => write!(f, "HTTP {status}: {message}"),
             Failure::Broken { message, .. } => f.write_str(message),
             Failure::Body { message } => f.write_str(message),
+            Failure::Tls { message } => write!(f, "TLS: {message}"),
         }
     }
 }
@@ -95,14 +100,14 @@ pub enum Retry {
 /// - 429, and 503 with `Retry-After`: wait as asked; without the header, back off.
 /// - 408, 500, 502, 503, 504, and broken exchanges (connect errors, resets, timeouts): back off.
 /// - 401 and 403 never: a bad token does not get better by asking again.
-/// - Every other status, and answers whose body cannot be read, never.
+/// - Every other status, answers whose body cannot be read, and failed TLS handshakes, never.
 pub fn retry_policy(failure: &Failure) -> Retry {
     match failure {
         Failure::Status { status: 429 | 503, retry_after: Some(d), .. } => Retry::After(*d),
         Failure::Status { status: 408 | 429 | 500 | 502 | 503 | 504, .. } => Retry::Backoff,
         Failure::Status { .. } => Retry::No,
         Failure::Broken { .. } => Retry::Backoff,
-        Failure::Body { .. } => Retry::No,
+        Failure::Body { .. } | Failure::Tls { .. } => Retry::No,
     }
 }
 

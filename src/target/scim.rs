@@ -17,6 +17,15 @@ const SCIM_JSON: &str = "application/scim+json";
 /// How much of a server's error `detail` goes into an error message.
 const DETAIL_MAX_CHARS: usize = 200;
 
+/// Whether the caller needs the body of a successful answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// A created resource, a list, the ServiceProviderConfig: unreadable is a failure.
+    Needed,
+    /// PATCH and DELETE: 200 with a body and 204 without are alike, and the body is not read.
+    Ignored,
+}
+
 /// Everything a `TargetClient` shares between its clones.
 pub(super) struct Inner {
     http: reqwest::Client,
@@ -48,7 +57,13 @@ impl Inner {
         opts: ClientOptions,
     ) -> Result<Inner, TargetError> {
         let config = |message: String| TargetError::Config { message };
-        let url = cfg.url.as_deref().ok_or_else(|| config("target.url is not set: the SCIM base URL of the target, e.g. https://app.ninjarmm.com/ws/scim/v2".into()))?;
+        let url = cfg.url.as_deref().ok_or_else(|| {
+            config(
+                "target.url is not set: write the SCIM base URL of the target, \
+                 e.g. https://app.ninjarmm.com/ws/scim/v2"
+                    .into(),
+            )
+        })?;
         let mut base =
             Url::parse(url.trim_end_matches('/')).map_err(|e| config(format!("target.url {url:?}: {e}")))?;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
@@ -115,14 +130,15 @@ impl Inner {
         url
     }
 
-    /// Sends one request, once. Success is a 2xx with its parsed JSON body, or `None` when it
-    /// has none (204, or a 200 with an empty body).
+    /// Sends one request, once. Success is a 2xx with its parsed JSON body when the caller
+    /// needs it, or `None` when there is none (204, or a 200 with an empty body).
     pub(super) async fn send_once(
         &self,
         method: Method,
         url: &Url,
         query: &[(&str, &str)],
         body: Option<&Value>,
+        answer: Answer,
     ) -> Result<(u16, Option<Value>), Failure> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
@@ -149,7 +165,11 @@ impl Inner {
         let resp = match result {
             Ok(resp) => resp,
             Err(e) => {
-                tracing::debug!(%method, path = url.path(), elapsed_ms, error = %describe(&e), "SCIM request failed.");
+                let error = describe(&e);
+                tracing::debug!(%method, path = url.path(), elapsed_ms, %error, "SCIM request failed.");
+                if let Some(tls) = tls_error(&e) {
+                    return Err(Failure::Tls { message: tls.to_string() });
+                }
                 return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
             }
         };
@@ -162,25 +182,26 @@ impl Inner {
         let bytes = resp.bytes().await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!(%method, path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM request.");
-        let bytes = bytes.map_err(|e| Failure::Broken {
-            message: format!("the answer ({status}) was cut short: {}", describe(&e)),
-            sent: true,
-        })?;
-        let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => Some(v),
-                Err(e) if status.is_success() => {
-                    return Err(Failure::Body { message: format!("the answer ({status}) is not JSON: {e}") })
-                }
-                Err(_) => None,
-            }
-        };
         if status.is_success() {
-            return Ok((status.as_u16(), parsed));
+            if answer == Answer::Ignored {
+                // The status says it all; what arrived of the body does not matter.
+                return Ok((status.as_u16(), None));
+            }
+            let bytes = bytes.map_err(|e| Failure::Broken {
+                message: format!("the answer ({status}) was cut short: {}", describe(&e)),
+                sent: true,
+            })?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok((status.as_u16(), None));
+            }
+            return match serde_json::from_slice::<Value>(&bytes) {
+                Ok(doc) => Ok((status.as_u16(), Some(doc))),
+                Err(e) => Err(Failure::Body { message: format!("the answer ({status}) is not JSON: {e}") }),
+            };
         }
-        let message = parsed
+        let message = bytes
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .as_ref()
             .and_then(error_detail)
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
@@ -210,7 +231,8 @@ impl Inner {
             let Some(wait) = wait else {
                 return Err(TargetError::Exhausted { attempts, last: failure.to_string() });
             };
-            tracing::debug!(what, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure, "Retrying SCIM request.");
+            let wait_ms = wait.as_millis() as u64;
+            tracing::debug!(what, attempt = attempts, wait_ms, error = %failure, "Retrying SCIM request.");
             tokio::time::sleep(wait).await;
         }
     }
@@ -221,14 +243,21 @@ impl Inner {
             Failure::Status { status: status @ (401 | 403), message, .. } => TargetError::Auth {
                 status,
                 message: format!(
-                    "the target refused the bearer token ({status}: {message}): generate a new API token in the \
-                     target's administration and write it to {}; nothing more is sent until the next run",
+                    "the target refused the bearer token ({status}: {message}): generate a new API token \
+                     in the target's administration and write it to {}; nothing more is sent until the \
+                     next run",
                     self.token_source
                 ),
             },
             Failure::Status { status: 404, message, .. } => TargetError::NotFound { message },
             Failure::Status { status: 409, message, .. } => TargetError::Conflict { message },
             Failure::Status { status, message, .. } => TargetError::Rejected { status, message },
+            Failure::Tls { message } => TargetError::Config {
+                message: format!(
+                    "TLS with the target failed: {message}: if its certificate is signed by a private CA, \
+                     set target.ca_file to that CA's PEM certificate"
+                ),
+            },
             Failure::Broken { message, .. } | Failure::Body { message } => TargetError::Protocol { message },
         }
     }
@@ -259,6 +288,22 @@ fn truncate(s: &str, max_chars: usize) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
     }
+}
+
+/// The TLS error inside a failed request, if that is what failed. rustls's error travels
+/// inside (nested) `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
+fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// A reqwest error in a few words, without the URL (it carries the filter, hence userNames).

@@ -30,6 +30,7 @@ fn retry_policy_decides_by_status_and_kind() {
     assert_eq!(retry_policy(&reset), Retry::Backoff);
     assert_eq!(retry_policy(&refused), Retry::Backoff);
     assert_eq!(retry_policy(&Failure::Body { message: "not JSON".into() }), Retry::No);
+    assert_eq!(retry_policy(&Failure::Tls { message: "UnknownIssuer".into() }), Retry::No);
 }
 
 #[test]
@@ -43,6 +44,7 @@ fn only_failures_after_sending_may_have_created_something() {
     assert!(Failure::Broken { message: "timed out".into(), sent: true }.maybe_applied());
     assert!(!Failure::Broken { message: "cannot connect".into(), sent: false }.maybe_applied());
     assert!(Failure::Body { message: "cut".into() }.maybe_applied());
+    assert!(!Failure::Tls { message: "UnknownIssuer".into() }.maybe_applied());
 }
 
 #[test]

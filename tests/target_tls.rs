@@ -1,0 +1,112 @@
+//! The target client's TLS: a certificate the platform does not trust is refused (and not
+//! retried) unless `target.ca_file` names the certificate that vouches for it. The server is
+//! a minimal rustls responder: scim2-server speaks plain HTTP only.
+
+mod support;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use scimsync::config::Profile;
+use scimsync::target::{ClientOptions, RetryConfig, TargetClient, TargetError};
+use secrecy::SecretString;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use support::scim_server::target_config;
+use support::test_data;
+
+const SPC: &str = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],"patch":{"supported":true}}"#;
+
+/// Serves `ServiceProviderConfig` over TLS with `cert`/`key` (files in tests/data/tls) on a
+/// thread, for as long as the test process lives. Returns the base URL.
+fn tls_server(cert: &str, key: &str) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chain =
+        vec![CertificateDer::from_pem_file(test_data(&format!("tls/{cert}"))).expect("test certificate")];
+    let key = PrivateKeyDer::from_pem_file(test_data(&format!("tls/{key}"))).expect("test key");
+    let config = Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { return };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                // A client that refuses the certificate ends the handshake here with an error.
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{SPC}",
+                    SPC.len()
+                );
+                let _ = tls.write_all(answer.as_bytes());
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    format!("https://127.0.0.1:{port}/scim/v2")
+}
+
+fn client(url: &str, ca_file: Option<PathBuf>) -> TargetClient {
+    let mut cfg = target_config(url, Profile::Generic);
+    cfg.ca_file = ca_file;
+    let retry =
+        RetryConfig { min_delay: Duration::from_millis(10), max_retries: 2, ..RetryConfig::default() };
+    TargetClient::with_options(&cfg, SecretString::from("t"), ClientOptions { retry, token_source: None })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_private_ca_is_refused_without_ca_file_and_trusted_with_it() {
+    let url = tls_server("server.pem", "server.key");
+
+    let untrusting = client(&url, None);
+    let err = untrusting.service_provider_config().await.unwrap_err();
+    assert!(matches!(err, TargetError::Config { .. }) && err.stops_run(), "{err:?}");
+    assert!(err.to_string().contains("target.ca_file"), "{err}");
+    assert_eq!(untrusting.requests_sent(), 1, "a refused certificate is not retried");
+
+    let trusting = client(&url, Some(test_data("tls/ca.pem")));
+    let spc = trusting.service_provider_config().await.unwrap();
+    assert_eq!(spc["patch"]["supported"], true);
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_is_refused_unless_it_is_the_ca_file() {
+    let url = tls_server("self-signed.pem", "self-signed.key");
+    let err = client(&url, None).service_provider_config().await.unwrap_err();
+    assert!(matches!(err, TargetError::Config { .. }), "{err:?}");
+    // The certificate itself, given as ca_file, vouches for itself.
+    let spc = client(&url, Some(test_data("tls/self-signed.pem"))).service_provider_config().await.unwrap();
+    assert_eq!(spc["patch"]["supported"], true);
+    // A certificate signed by another CA does not vouch for it either.
+    let err = client(&url, Some(test_data("tls/ca.pem"))).service_provider_config().await.unwrap_err();
+    assert!(matches!(err, TargetError::Config { .. }), "{err:?}");
+}
+
+#[test]
+fn a_ca_file_that_is_not_pem_is_a_config_error() {
+    let not_pem = test_data("tls/README.md");
+    let mut cfg = target_config("https://127.0.0.1:1/v2", Profile::Generic);
+    cfg.ca_file = Some(not_pem.clone());
+    let err = TargetClient::new(&cfg, SecretString::from("t")).unwrap_err();
+    assert!(matches!(err, TargetError::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("target.ca_file {}", not_pem.display())), "{err}");
+}
