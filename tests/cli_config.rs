@@ -185,9 +185,11 @@ fn check_without_offline_reads_the_source() {
         &repo_root().join("config/demo/directory.ldif"),
         Some("generic"),
     );
+    // The source is read; with no target configured the connection test cannot pass.
     let out = run(&config, &["check"]);
-    assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("35 users and 6 groups mapped"), "{out}");
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("target.url is not set"), "{out}");
 
     let config = minimal_config(dir.path(), "gone", &dir.path().join("gone.ldif"), None);
     assert_eq!(run(&config, &["check", "--offline"]).code, Some(0), "--offline reads nothing");

@@ -61,7 +61,12 @@ fn trials(first_seed: u64, count: u32) {
         let kills = 1 + next(&mut seed) % 3;
         for _ in 0..kills {
             let delay = Duration::from_millis(50 + next(&mut seed) % 2_500);
-            let mut child = site.command(&["sync"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+            let mut child = site
+                .command(&["sync"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
             let started = Instant::now();
             while started.elapsed() < delay {
                 if child.try_wait().unwrap().is_some() {
@@ -73,7 +78,11 @@ fn trials(first_seed: u64, count: u32) {
             let _ = child.wait();
         }
         let run = site.scimsync(&["sync"]);
-        assert_eq!(run.code, Some(0), "trial {trial} (seed {first_seed}): the run after the crash failed:\n{run}");
+        assert_eq!(
+            run.code,
+            Some(0),
+            "trial {trial} (seed {first_seed}): the run after the crash failed:\n{run}"
+        );
 
         let users = rt.block_on(all_users(&site));
         let mut by_name: BTreeMap<String, u32> = BTreeMap::new();

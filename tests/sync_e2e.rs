@@ -258,6 +258,23 @@ fn mass_removal_is_held_and_approve_releases_it() {
 }
 
 #[test]
+fn check_tests_the_credentials_like_test_api_credentials() {
+    let server = ScimServer::shared();
+    let site = Site::new(server, "", "");
+    site.write_source(&directory(&[("ann", 1)], &[]));
+    let run = site.scimsync(&["check"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains("ServiceProviderConfig read") && run.stdout.contains("credentials accepted"),
+        "{run}"
+    );
+    std::fs::write(site.dir.path().join("target.token"), "wrong\n").unwrap();
+    let run = site.scimsync(&["check"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("token"), "{run}");
+}
+
+#[test]
 fn a_wrong_token_stops_the_run_with_what_to_do_and_no_secret() {
     let server = ScimServer::shared();
     let site = Site::new(server, "", "");
