@@ -288,3 +288,57 @@ fn a_wrong_token_stops_the_run_with_what_to_do_and_no_secret() {
     let runs = serde_json::from_str::<Value>(&status.stdout).unwrap()["runs"].clone();
     assert_eq!(runs[0]["outcome"], "failed", "{status}");
 }
+
+#[test]
+fn a_saved_plan_is_applied_only_while_source_and_snapshot_are_unchanged() {
+    let server = ScimServer::shared();
+    let site = Site::new(server, "", "");
+    site.write_source(&directory(&[("ann", 1), ("ben", 2)], &[("staff", 1, &["ann", "ben"])]));
+    let planfile = site.dir.path().join("plan.json");
+    let plan = site.scimsync(&["plan", "--format", "json", "--out", planfile.to_str().unwrap()]);
+    assert_eq!(plan.code, Some(0), "{plan}");
+    let applied = site.scimsync(&["apply", planfile.to_str().unwrap()]);
+    assert_eq!(applied.code, Some(0), "{applied}");
+    assert!(applied.stdout.contains("3 applied") || applied.stdout.contains("4 applied"), "{applied}");
+    assert_eq!(rt().block_on(users(&site)).len(), 2);
+    // The same file again: the snapshot moved on, so it is refused.
+    let again = site.scimsync(&["apply", planfile.to_str().unwrap()]);
+    assert_eq!(again.code, Some(1), "{again}");
+    assert!(again.stderr.contains("changed since this plan was made"), "{again}");
+    // A new plan, then a source change: refused too.
+    let plan = site.scimsync(&["plan", "--format", "json", "--out", planfile.to_str().unwrap()]);
+    assert_eq!(plan.code, Some(0), "{plan}");
+    site.write_source(&directory(&[("ann", 1), ("ben", 2), ("cat", 3)], &[("staff", 1, &["ann", "ben"])]));
+    let refused = site.scimsync(&["apply", planfile.to_str().unwrap()]);
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert_eq!(rt().block_on(users(&site)).len(), 2, "nothing applied from a stale plan");
+}
+
+#[test]
+fn a_managed_user_deleted_by_hand_is_reported_or_recreated_by_policy() {
+    let server = ScimServer::shared();
+    for (policy, recreated) in [("", false), ("on_missing = \"recreate\"", true)] {
+        let site = Site::new(server, policy, "");
+        site.write_source(&directory(&[("ann", 1)], &[]));
+        site.sync_ok();
+        rt().block_on(async {
+            let id = users(&site).await["ann@example.com"]["id"].as_str().unwrap().to_owned();
+            let http = reqwest::Client::new();
+            let url = format!("{}/Users/{id}", site.base);
+            let status = http.delete(url).bearer_auth(&site.token).send().await.unwrap().status();
+            assert_eq!(status.as_u16(), 204);
+        });
+        site.write_source(&person("ann", "Anna", "Sn1", 1, &[]));
+        let run = site.scimsync(&["sync"]);
+        if recreated {
+            assert_eq!(run.code, Some(0), "{run}");
+            let all = rt().block_on(users(&site));
+            assert_eq!(all["ann@example.com"]["name"]["givenName"], "Anna");
+            assert!(site.sync_ok().stdout.contains(": 0 applied"));
+        } else {
+            assert_eq!(run.code, Some(1), "{run}");
+            assert!(run.stderr.contains("not found"), "{run}");
+            assert!(rt().block_on(users(&site)).is_empty(), "reported, not recreated");
+        }
+    }
+}
