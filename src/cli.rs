@@ -372,11 +372,13 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let runs = store.recent_runs(10)?;
     let held = store.held_ops(None)?;
     let days_left = config.target.token_expires.map(|t| (t - now()).div_euclid(86_400));
+    let quarantine = store.quarantine()?.filter(|q| q.active(now()));
     if format == Format::Json {
         let v = serde_json::json!({
             "runs": runs,
             "held": held.iter().map(|h| serde_json::json!({"run": h.run_id, "op": h.op.kind(), "key": h.op.key().0, "name": h.op.label()})).collect::<Vec<_>>(),
             "token_days_left": days_left,
+            "quarantine": quarantine,
             "state": config.state_path,
         });
         emit(&format!("{v:#}\n"), None)?;
@@ -393,6 +395,9 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
             _ => "",
         };
         let _ = writeln!(out, "token: {d} days left{note}");
+    }
+    if let Some(q) = &quarantine {
+        let _ = writeln!(out, "QUARANTINED: {}", sync::quarantine_message(q));
     }
     let _ = writeln!(out, "\nlast runs:");
     if runs.is_empty() {

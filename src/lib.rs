@@ -6,6 +6,7 @@ pub mod executor;
 pub mod mapping;
 pub mod model;
 pub mod pipeline;
+pub mod quarantine;
 pub mod reconcile;
 pub mod secrets;
 pub mod source;

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::executor::{self, ExecOptions, Ids, Report};
 use crate::pipeline::{self, now, Prepared};
+use crate::quarantine;
 use crate::reconcile::plan::{Op, Plan};
 use crate::secrets;
 use crate::store::{RunKind, RunOutcome, Store};
@@ -96,6 +97,34 @@ pub fn run(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
         .build()
         .context("starting the async runtime")
         .and_then(|rt| rt.block_on(run_inner(config, &mut store, run_id, &opts)));
+    let auth_stopped = match &result {
+        Ok(o) => o.report.stopped.is_some(),
+        Err(e) => {
+            e.chain().any(|c| c.downcast_ref::<crate::target::TargetError>().is_some_and(|t| t.stops_run()))
+        }
+    };
+    if !matches!(&result, Ok(o) if o.outcome == RunOutcome::Quarantined) {
+        let streak = store.bump_auth_streak(auth_stopped)?;
+        let run = match &result {
+            Ok(o) => quarantine::RunResult {
+                attempted: o.report.applied + o.report.failed.len() as u64,
+                failed: o.report.failed.len() as u64,
+                auth_stopped,
+            },
+            Err(_) => quarantine::RunResult { attempted: 0, failed: 0, auth_stopped },
+        };
+        let prev = store.quarantine()?;
+        let next = quarantine::after_run(&config.quarantine, prev.as_ref(), run, streak, now());
+        if next != prev {
+            match &next {
+                Some(q) => {
+                    tracing::error!(until = q.until, level = q.level, reason = %q.reason, "Quarantined: no writes until the back-off ends or `scimsync approve`.")
+                }
+                None => tracing::info!("Quarantine lifted after a good run."),
+            }
+            store.set_quarantine(next.as_ref())?;
+        }
+    }
     match result {
         Ok(outcome) => {
             let error = outcome.report.stopped.clone().or_else(|| {
@@ -119,6 +148,24 @@ async fn run_inner(
     opts: &Options,
 ) -> anyhow::Result<Outcome> {
     warn_token_expiry(config, now());
+    let mut lifted = false;
+    if let Some(q) = store.quarantine()? {
+        if matches!(opts.mode, Mode::Approve(_)) {
+            lifted = true;
+            tracing::info!(reason = %q.reason, "Quarantine lifted by approval.");
+            store.set_quarantine(None)?;
+        } else if q.active(now()) {
+            tracing::warn!(until = q.until, reason = %q.reason, "Quarantined: this run writes nothing.");
+            let report = Report { stopped: Some(quarantine_message(&q)), ..Report::default() };
+            return Ok(Outcome {
+                run_id,
+                outcome: RunOutcome::Quarantined,
+                plan: Plan::default(),
+                report,
+                recovered: 0,
+            });
+        }
+    }
     let client = client(config, opts.client.clone())?;
     let recovery =
         executor::recover(store, &client, run_id, now).await?.context("resolving unfinished operations")?;
@@ -151,6 +198,8 @@ async fn run_inner(
             }
             prepared.plan = saved.plan.clone();
         }
+        // Approving a quarantine alone (nothing held) only lifts it.
+        Mode::Approve(run) if lifted && store.held_ops(Some(*run))?.is_empty() => {}
         Mode::Approve(run) => check_approval(store, *run, &prepared.plan)?,
     }
     let plan = &prepared.plan;
@@ -191,6 +240,18 @@ async fn run_inner(
         RunOutcome::Ok
     };
     Ok(Outcome { run_id, outcome, plan: prepared.plan, report, recovered: recovery.resolved })
+}
+
+/// What `sync` and `status` say about a quarantine.
+pub fn quarantine_message(q: &quarantine::State) -> String {
+    let until =
+        chrono::DateTime::from_timestamp(q.until, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    format!(
+        "quarantined until {} (level {}): {}; fix the cause, then `scimsync approve RUN` to resume now",
+        until.unwrap_or_default(),
+        q.level,
+        q.reason
+    )
 }
 
 /// The fingerprint of what a plan was made from.

@@ -342,3 +342,32 @@ fn a_managed_user_deleted_by_hand_is_reported_or_recreated_by_policy() {
         }
     }
 }
+
+#[test]
+fn repeated_auth_failures_quarantine_writes_until_approved() {
+    let server = ScimServer::shared();
+    let site = Site::new(server, "", "");
+    site.write_source(&directory(&[("ann", 1)], &[]));
+    let token_file = site.dir.path().join("target.token");
+    std::fs::write(&token_file, "wrong\n").unwrap();
+    for _ in 0..2 {
+        assert_eq!(site.scimsync(&["sync"]).code, Some(1));
+    }
+    let status = site.scimsync(&["status"]);
+    assert!(status.stdout.contains("QUARANTINED") && status.stdout.contains("renew the token"), "{status}");
+    // The token is fixed, but the back-off is not over: nothing is written.
+    std::fs::write(&token_file, format!("{}\n", site.token)).unwrap();
+    let run = site.scimsync(&["sync"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("quarantined until"), "{run}");
+    assert!(rt().block_on(users(&site)).is_empty());
+    let json = site.scimsync(&["status", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["runs"][0]["outcome"], "quarantined");
+    let run_id = doc["runs"][0]["id"].to_string();
+    // An administrator approves: the quarantine is lifted and the run goes ahead.
+    let approve = site.scimsync(&["approve", &run_id]);
+    assert_eq!(approve.code, Some(0), "{approve}");
+    assert_eq!(rt().block_on(users(&site)).len(), 1);
+    assert!(!site.scimsync(&["status"]).stdout.contains("QUARANTINED"));
+}

@@ -147,4 +147,12 @@ pub struct RawPolicy {
     pub grace_hours: Option<u64>,
     pub membership_chunk: Option<usize>,
     pub protected_roles: Option<Vec<String>>,
+    /// Quarantine after more than this share of a run's operations failed…
+    pub quarantine_failure_percent: Option<f64>,
+    /// …in a run of at least this many operations;
+    pub quarantine_min_operations: Option<u64>,
+    /// or after this many consecutive runs refused with 401/403.
+    pub quarantine_auth_failures: Option<u32>,
+    pub quarantine_backoff_minutes: Option<u64>,
+    pub quarantine_max_backoff_minutes: Option<u64>,
 }

@@ -127,6 +127,7 @@ pub struct Config {
     pub mapping: Mapping,
     /// The planner policy; `now` is set per run.
     pub policy: Policy,
+    pub quarantine: crate::quarantine::Rules,
     /// Problems that do not stop scimsync but that an administrator should see.
     pub warnings: Vec<String>,
 }
@@ -337,6 +338,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
         },
     };
 
+    let quarantine = validate_quarantine(&raw.policy, &mut errors);
     let policy = validate_policy(raw.policy, &mut errors);
     let mapping = match Mapping::compile(&raw.mapping, profile, kind, &user_types) {
         Ok((m, w)) => {
@@ -358,6 +360,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
             metrics_listen,
             mapping,
             policy,
+            quarantine,
             warnings,
         }),
         _ => Err(errors),
@@ -373,6 +376,30 @@ fn parse_deprovision(errors: &mut ConfigErrors, key: &str, v: &str) -> Deprovisi
             Deprovision::Deactivate
         }
     }
+}
+
+fn validate_quarantine(p: &RawPolicy, errors: &mut ConfigErrors) -> crate::quarantine::Rules {
+    let d = crate::quarantine::Rules::default();
+    let rules = crate::quarantine::Rules {
+        failure_percent: p.quarantine_failure_percent.unwrap_or(d.failure_percent),
+        min_operations: p.quarantine_min_operations.unwrap_or(d.min_operations),
+        auth_failures: p.quarantine_auth_failures.unwrap_or(d.auth_failures),
+        backoff_minutes: p.quarantine_backoff_minutes.unwrap_or(d.backoff_minutes),
+        max_backoff_minutes: p.quarantine_max_backoff_minutes.unwrap_or(d.max_backoff_minutes),
+    };
+    if !(0.0..=100.0).contains(&rules.failure_percent) {
+        errors.push("policy.quarantine_failure_percent", "must be between 0 and 100");
+    }
+    if rules.auth_failures == 0 {
+        errors.push("policy.quarantine_auth_failures", "must be at least 1");
+    }
+    if rules.backoff_minutes == 0 || rules.max_backoff_minutes < rules.backoff_minutes {
+        errors.push(
+            "policy.quarantine_backoff_minutes",
+            "must be at least 1 and at most quarantine_max_backoff_minutes",
+        );
+    }
+    rules
 }
 
 fn validate_policy(p: RawPolicy, errors: &mut ConfigErrors) -> Policy {

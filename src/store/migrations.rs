@@ -77,6 +77,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_name ON audit (name COLLATE NOCASE);
     "#,
+    // 2: quarantine state (one row) and the count of consecutive auth-stopped runs.
+    r#"
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        since INTEGER NOT NULL,
+        until INTEGER NOT NULL,
+        level INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('auth_streak', '0');
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -33,6 +33,8 @@ pub enum RunOutcome {
     Partial,
     /// Aborted (source error, auth failure, …); the reason is in `error`.
     Failed,
+    /// Nothing written: the target is quarantined until the back-off ends.
+    Quarantined,
 }
 
 impl RunOutcome {
@@ -42,6 +44,7 @@ impl RunOutcome {
             RunOutcome::Held => "held",
             RunOutcome::Partial => "partial",
             RunOutcome::Failed => "failed",
+            RunOutcome::Quarantined => "quarantined",
         }
     }
 }
@@ -235,6 +238,45 @@ impl Store {
             self.conn.prepare("SELECT state, count(*) FROM journal GROUP BY state ORDER BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn quarantine(&self) -> Result<Option<crate::quarantine::State>> {
+        Ok(self
+            .conn
+            .query_row("SELECT since, until, level, reason FROM quarantine WHERE id = 1", [], |r| {
+                Ok(crate::quarantine::State {
+                    since: r.get(0)?,
+                    until: r.get(1)?,
+                    level: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn set_quarantine(&mut self, state: Option<&crate::quarantine::State>) -> Result<()> {
+        match state {
+            None => self.conn.execute("DELETE FROM quarantine", [])?,
+            Some(q) => self.conn.execute(
+                "INSERT INTO quarantine (id, since, until, level, reason) VALUES (1, ?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET since = ?1, until = ?2, level = ?3, reason = ?4",
+                params![q.since, q.until, q.level, q.reason],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// Consecutive runs stopped by 401/403, after recording whether this one was.
+    pub fn bump_auth_streak(&mut self, stopped_by_auth: bool) -> Result<u32> {
+        let sql = if stopped_by_auth {
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_streak'"
+        } else {
+            "UPDATE meta SET value = '0' WHERE key = 'auth_streak'"
+        };
+        self.conn.execute(sql, [])?;
+        let v: String =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'auth_streak'", [], |r| r.get(0))?;
+        Ok(v.parse().unwrap_or(0))
     }
 
     pub fn last_run_id(&self) -> Result<Option<i64>> {
