@@ -2,6 +2,9 @@
 // Each test binary that declares `mod support;` uses only part of this module.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod scimmy;
+
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
 use scimsync::source::Record;
 use std::env;
