@@ -20,21 +20,31 @@ Per request, one draw of a seeded RNG picks at most one fault, in this order of 
             (`reset_after`: the upstream processed it, the client never hears the answer).
   stall     forward, then wait `--stall-seconds` before answering normally.
   truncate  forward, then send the upstream's status line and headers with the full
-            Content-Length but only half of the body, and close the connection.
+            Content-Length but only half of the body, and close the connection (an answer
+            without a body, such as a 204, arrives whole before the close).
 
 `--only-methods` limits faults to those methods (others are always forwarded untouched).
-`--fail-auth-after N`: once N requests have been forwarded, every request is answered 401.
+`--fail-auth-after N`: once N requests have been forwarded (and answered by the upstream),
+every request is answered 401, on any method.
 
-`--log FILE` gets one JSON object per request, written when the request is finished:
-  seq, time (arrival, epoch seconds), conn (client connection number), client (peer IP),
-  method, path, query, req (digest of method, target and body: equal for a retried request),
-  fault ("none", "429", "5xx", "reset_before", "reset_after", "stall", "truncate", "auth",
-  "upstream_error"), status (as sent to the client; the upstream's status for reset_after,
-  null for reset_before), body_bytes / sent_bytes (response body: full length / bytes sent),
-  for a 429: retry_after (header value) and retry_after_s (seconds until the time it names),
-  since_429 / prev_retry_after_s: seconds since the last 429 sent to this client and what that
-  one asked for (null before any), and since_429_same / prev_retry_after_same_s: the same for
-  the last 429 sent to an identical request (same `req`).
+`--log FILE` gets one JSON object per request, written just before the client can see the
+answer (or the reset), so a client that has its answer finds the entry:
+  seq             arrival order
+  time            arrival, epoch seconds
+  conn, client    client connection number; peer IP (on loopback, every request's is the same)
+  method, path, query
+  req             digest of method, target and body: the same for a retried request
+  fault           none, 429, 5xx, reset_before, reset_after, stall, truncate, auth, or
+                  upstream_error (the upstream failed; answered 502)
+  status          as sent to the client; for reset_after the upstream's; null for reset_before
+  body_bytes, sent_bytes   response body: its full length, the bytes the client got
+  retry_after     the header value, on a 429 or a 503 that sent one
+  retry_after_s   on a 429: seconds from arrival to the time it names
+  since_429, prev_retry_after_s   seconds since the last 429 sent to this client, and the
+                  retry_after_s of that 429 (null before any): a request honouring it has
+                  since_429 >= prev_retry_after_s
+  since_429_same, prev_retry_after_same_s   the same for the last 429 sent to an identical
+                  request (same `req`)
 Authorization headers and bodies are never logged.
 """
 
@@ -99,8 +109,8 @@ def read_chunked(rfile):
 
 
 def scim_error(status, detail):
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": str(status), "detail": detail}
-    return json.dumps(body).encode()
+    schemas = ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    return json.dumps({"schemas": schemas, "status": str(status), "detail": detail}).encode()
 
 
 class State:
@@ -123,7 +133,8 @@ class State:
         self.up_host = up.hostname
         self.up_port = up.port or 80
         self.up_prefix = up.path.rstrip("/")
-        self.methods = {m.strip().upper() for m in opts.only_methods.split(",")} if opts.only_methods else None
+        only = opts.only_methods
+        self.methods = {m.strip().upper() for m in only.split(",")} if only else None
 
     def next_conn(self):
         with self.lock:

@@ -1,9 +1,18 @@
 //! A second, independent SCIM 2.0 server for the tests: scimmy + scimmy-routers on express 4
-//! (`tests/support/scimmy/server.js`), in memory, with the ninjaone User extension. Its quirks,
-//! next to scim2-server's: `userName eq` and userName uniqueness are case-sensitive, filters on
-//! extension attributes match nothing, PATCH answers 200 with the resource (204 when nothing
-//! changed), a PATCH `add` of a member already in a group adds it a second time, 201 carries no
-//! `Location` header.
+//! (`tests/support/scimmy/server.js`), in memory, with the ninjaone User extension.
+//!
+//! Where it differs from scim2-server (useful: the client must not be tuned to one server):
+//! - `userName eq` and userName uniqueness are case-sensitive (`--caseless-usernames` makes
+//!   uniqueness caseless while `eq` stays case-sensitive);
+//! - filters on extension attributes (`urn:...:ninjaone:2.0:User:userType eq "x"`) match nothing;
+//! - PATCH answers 200 with the resource, or 204 with no body when nothing changed;
+//! - PATCH `add` of a member already in a group adds it a second time;
+//! - PATCH `remove` with `"path":"members"` and a value list removes just those members;
+//! - `"op":"Replace"` is accepted, but a boolean sent as a string (`"True"`) is a 400;
+//! - unknown attributes, also inside the extension, are dropped silently (201);
+//! - 201 carries no `Location` header; there are no ETag headers and If-Match is ignored;
+//! - a list answers 20 resources unless `count` says otherwise, and a filter scans every user
+//!   (about 9 ms a lookup at 2,000 users): for correctness tests, not for scale.
 
 use super::fault_proxy::spawn_listening;
 use std::process::{Child, Command};
