@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs exactly this): installs what the tests need on a fresh
-# Debian machine (OpenLDAP slapd + ldap-utils from apt, the pinned SCIM server in .venv/), then
-# runs rustfmt, clippy and the whole test suite.
+# Debian machine (OpenLDAP slapd + ldap-utils from apt, the pinned SCIM server in .venv/, the
+# scimmy SCIM server's npm packages in tests/support/scimmy/node_modules/), then runs rustfmt,
+# clippy and the whole test suite.
 #
 # Environment it exports for the tests (each may be set beforehand to override the lookup):
 #   SLAPD_BIN, SLAPADD_BIN, SLAPCAT_BIN, LDAPSEARCH_BIN   OpenLDAP programs
@@ -158,6 +159,24 @@ else
     log "scim2-server installed in $((SECONDS - t1)) s"
 fi
 export SCIM2_SERVER_BIN=$venv/bin/scim2-server
+
+# The second SCIM server (scimmy on express 4, tests/support/scimmy/): its npm packages, exactly
+# as package-lock.json pins them. A copy of the lock file in node_modules/ records what was
+# installed, so a changed lock file installs again.
+scimmy_dir=$ROOT/tests/support/scimmy
+scimmy_stamp=$scimmy_dir/node_modules/.scimsync-installed-lock.json
+if [[ -d $scimmy_dir/node_modules ]] && cmp -s "$scimmy_dir/package-lock.json" "$scimmy_stamp"; then
+    log "scimmy's npm packages present in tests/support/scimmy/node_modules/"
+else
+    command -v node >/dev/null && command -v npm >/dev/null ||
+        die "node and npm are missing: the scimmy test server needs Node.js 18 or later with npm (Debian: apt-get install nodejs npm), then run this again"
+    t2=$SECONDS
+    log "npm ci --prefix tests/support/scimmy"
+    npm ci --prefix "$scimmy_dir" --no-audit --no-fund ||
+        die "npm ci in tests/support/scimmy failed (see above)"
+    cp "$scimmy_dir/package-lock.json" "$scimmy_stamp"
+    log "scimmy's npm packages installed in $((SECONDS - t2)) s"
+fi
 
 command -v cargo >/dev/null || die "cargo is missing: install a Rust toolchain (rustup) first"
 

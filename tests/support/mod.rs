@@ -2,7 +2,9 @@
 // Each test binary that declares `mod support;` uses only part of this module.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod scim_server;
+pub mod scimmy;
 pub mod site;
 
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
