@@ -22,8 +22,8 @@ pub enum SecretError {
     TooOpen { path: PathBuf, mode: u32 },
     #[error("the token read from {0} is empty: write the bearer token generated in the target's admin console there")]
     Empty(String),
-    #[error("no target token: set target.token_file, pass it with systemd's LoadCredential={CREDENTIAL_NAME}:PATH, or set {TOKEN_ENV}")]
-    Missing,
+    #[error("no target token{0}: set target.token_file, pass it with systemd's LoadCredential={CREDENTIAL_NAME}:PATH, or set {TOKEN_ENV}")]
+    Missing(String),
 }
 
 /// A token and where it came from (for messages that say where to put a new one).
@@ -57,11 +57,8 @@ fn checked(text: String, source: String) -> Result<Token, SecretError> {
 /// Reads the token: `target.token_file`, then `$CREDENTIALS_DIRECTORY/target.token`, then the
 /// variable named by `target.token_env`, then `SCIMSYNC_TOKEN`.
 pub fn load_token(cfg: &TargetConfig) -> Result<Token, SecretError> {
-    if let Some(path) = &cfg.token_file {
-        // systemd credentials take precedence over a configured path that does not exist here.
-        if path.exists() || std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
-            return checked(read_file(path)?, format!("target.token_file {}", path.display()));
-        }
+    if let Some(path) = cfg.token_file.as_ref().filter(|p| p.exists()) {
+        return checked(read_file(path)?, format!("target.token_file {}", path.display()));
     }
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
         let path = Path::new(&dir).join(CREDENTIAL_NAME);
@@ -77,7 +74,8 @@ pub fn load_token(cfg: &TargetConfig) -> Result<Token, SecretError> {
             return checked(v, format!("the environment variable {var}"));
         }
     }
-    Err(SecretError::Missing)
+    let configured = cfg.token_file.as_ref().map(|p| format!(" ({} does not exist)", p.display()));
+    Err(SecretError::Missing(configured.unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -371,3 +371,25 @@ fn repeated_auth_failures_quarantine_writes_until_approved() {
     assert_eq!(rt().block_on(users(&site)).len(), 1);
     assert!(!site.scimsync(&["status"]).stdout.contains("QUARANTINED"));
 }
+
+#[test]
+fn the_token_comes_from_systemd_credentials_or_the_environment() {
+    let server = ScimServer::shared();
+    let site = Site::new(server, "", "");
+    site.write_source(&directory(&[("ann", 1)], &[]));
+    let token_file = site.dir.path().join("target.token");
+    std::fs::remove_file(&token_file).unwrap();
+    // systemd's LoadCredential=target.token:… puts it in $CREDENTIALS_DIRECTORY.
+    let creds = site.dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("target.token"), &site.token).unwrap();
+    let out = site.command(&["check"]).env("CREDENTIALS_DIRECTORY", &creds).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The environment, as a last resort.
+    let out = site.command(&["check"]).env("SCIMSYNC_TOKEN", &site.token).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Neither: a message that says where a token may come from.
+    let run = site.scimsync(&["check"]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("LoadCredential") && run.stderr.contains("SCIMSYNC_TOKEN"), "{run}");
+}
