@@ -37,17 +37,45 @@ fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
     Ok(BufReader::with_capacity(256 * 1024, file))
 }
 
+/// A text export must end with a line break: one that does not was cut off mid-line (copied
+/// while being written, or truncated), and planning from it could drop or change records.
+fn check_ends_cleanly(path: &Path) -> Result<(), SourceError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
+    let mut file = File::open(path).map_err(open_err)?;
+    let len = file.metadata().map_err(open_err)?.len();
+    if len == 0 {
+        return Err(SourceError::Incomplete(format!(
+            "{} is empty: an empty export is refused; check the export job",
+            path.display()
+        )));
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::End(-1)).and_then(|_| file.read_exact(&mut last)).map_err(open_err)?;
+    if last[0] != b'\n' {
+        return Err(SourceError::Incomplete(format!(
+            "{} does not end with a line break, so it looks cut off (copied while being written, or truncated); re-export it, and have the export job write a temporary file and rename it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Reads the configured source completely, or fails: nothing is planned from a partial read.
 pub fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
     let path = cfg.path.as_deref().unwrap_or(Path::new(""));
     let name = path.display().to_string();
     let dir = match cfg.kind {
         SourceKind::Ldif => {
+            check_ends_cleanly(path)?;
             let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
             let records = ldif::LdifReader::new(open(path)?, name.clone(), policy).collect::<Result<Vec<_>, _>>()?;
             directory::interpret(records, &cfg.directory)
         }
-        SourceKind::Csv => csv::read(open(path)?, &name, cfg)?,
+        SourceKind::Csv => {
+            check_ends_cleanly(path)?;
+            csv::read(open(path)?, &name, cfg)?
+        }
         SourceKind::Json => json::read(open(path)?, &name)?,
         SourceKind::Scim => {
             return Err(SourceError::Unsupported(
