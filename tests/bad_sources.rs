@@ -16,9 +16,12 @@ fn good(n: u32) -> String {
     s
 }
 
+/// Makes the damaged export from the good one.
+type Damage = Box<dyn Fn(&str) -> Vec<u8>>;
+
 struct Case {
     name: &'static str,
-    source: Box<dyn Fn(&str) -> Vec<u8>>,
+    source: Damage,
     /// Exit codes accepted: 1 (error), 3 (held), 0 (accepted unchanged).
     codes: &'static [i32],
     /// Words the message must contain.
