@@ -373,12 +373,14 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let held = store.held_ops(None)?;
     let days_left = config.target.token_expires.map(|t| (t - now()).div_euclid(86_400));
     let quarantine = store.quarantine()?.filter(|q| q.active(now()));
+    let pending = store.pending_deprovision()?;
     if format == Format::Json {
         let v = serde_json::json!({
             "runs": runs,
             "held": held.iter().map(|h| serde_json::json!({"run": h.run_id, "op": h.op.kind(), "key": h.op.key().0, "name": h.op.label()})).collect::<Vec<_>>(),
             "token_days_left": days_left,
             "quarantine": quarantine,
+            "pending_deprovision": pending.iter().map(|(n, since, runs)| serde_json::json!({"userName": n, "missing_since": since, "missing_runs": runs})).collect::<Vec<_>>(),
             "state": config.state_path,
         });
         emit(&format!("{v:#}\n"), None)?;
@@ -421,6 +423,16 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
         }
         if let Some(e) = &r.error {
             let _ = writeln!(out, "      error: {}", e.lines().next().unwrap_or(""));
+        }
+    }
+    if !pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nwithin the grace period (deprovisioned once missing long enough): {}",
+            pending.len()
+        );
+        for (name, _, runs) in &pending {
+            let _ = writeln!(out, "  {name} (missing for {runs} run(s))");
         }
     }
     let _ = writeln!(out, "\nheld operations: {}", held.len());

@@ -103,7 +103,48 @@ fn new_env() -> Arc<Env> {
     Arc::new(env)
 }
 
+/// Bounds on an expression's source, checked before the CEL parser sees it: CEL itself always
+/// terminates, but a very long or deeply nested expression could exhaust the parser's stack.
+const MAX_EXPR_LEN: usize = 4096;
+const MAX_EXPR_DEPTH: usize = 32;
+
+fn nesting_depth(source: &str) -> usize {
+    let (mut depth, mut max, mut quote) = (0usize, 0usize, None);
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 fn compile_expr(env: &Env, key: &str, source: &str, errors: &mut ConfigErrors) -> Option<Arc<Program>> {
+    if source.len() > MAX_EXPR_LEN {
+        errors.push(
+            key,
+            format!(
+                "the expression is {} bytes long; the limit is {MAX_EXPR_LEN}: simplify it",
+                source.len()
+            ),
+        );
+        return None;
+    }
+    if nesting_depth(source) > MAX_EXPR_DEPTH {
+        errors.push(key, format!("the expression nests deeper than {MAX_EXPR_DEPTH} levels: simplify it"));
+        return None;
+    }
     match env.compile(source) {
         Ok(p) => Some(Arc::new(p)),
         Err(e) => {

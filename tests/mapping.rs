@@ -196,3 +196,27 @@ fn bad_rules_are_config_errors_with_keys() {
         ["mapping.user.displayName", "mapping.user.nosuch", "mapping.user.title", "mapping.roles[0]"]
     );
 }
+
+#[test]
+fn expressions_are_bounded_before_parsing() {
+    let deep = format!("{}1{}", "(".repeat(200), ")".repeat(200));
+    let long = format!("'{}'", "x".repeat(10_000));
+    let raw: RawMapping = toml::from_str(&format!(
+        "[user]\ntitle = {{ expr = {deep:?} }}\ndisplayName = {{ expr = {long:?} }}\n"
+    ))
+    .unwrap();
+    let err = Mapping::compile(&raw, Profile::NinjaOne, SourceKind::Ldif, &[]).expect_err("refused");
+    let text: Vec<String> = err.0.iter().map(|e| format!("{}: {}", e.key, e.message)).collect();
+    assert!(
+        text.iter().any(|t| t.starts_with("mapping.user.title") && t.contains("nests deeper")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|t| t.starts_with("mapping.user.displayName") && t.contains("bytes long")),
+        "{text:?}"
+    );
+    // A reasonable nesting still compiles: '(' inside strings does not count.
+    let ok: RawMapping =
+        toml::from_str("[user]\ntitle = { expr = '((((user.sn + \"((((((((\"))))' }\n").unwrap();
+    assert!(Mapping::compile(&ok, Profile::NinjaOne, SourceKind::Ldif, &[]).is_ok());
+}

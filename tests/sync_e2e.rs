@@ -393,3 +393,36 @@ fn the_token_comes_from_systemd_credentials_or_the_environment() {
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("LoadCredential") && run.stderr.contains("SCIMSYNC_TOKEN"), "{run}");
 }
+
+#[test]
+fn a_grace_period_delays_deactivation_and_a_returning_user_keeps_account_and_roles() {
+    let server = ScimServer::shared();
+    let site = Site::new(server, "", &format!("{MAPPING}\n[policy]\ngrace_runs = 2\n"));
+    site.write_source(&directory(&[("ann", 1), ("ben", 2), ("cat", 3)], &[("technicians", 1, &["ben"])]));
+    site.sync_ok();
+    let before = rt().block_on(users(&site));
+
+    // ann and ben leave: the first run only marks them.
+    site.write_source(&directory(&[("cat", 3)], &[("technicians", 1, &[])]));
+    let plan = site.scimsync(&["plan"]);
+    assert!(
+        plan.stdout.contains("Within the grace period") && plan.stdout.contains("ann@example.com"),
+        "{plan}"
+    );
+    site.sync_ok();
+    let status = site.scimsync(&["status"]);
+    assert!(
+        status.stdout.contains("within the grace period") && status.stdout.contains("ben@example.com"),
+        "{status}"
+    );
+    assert!(rt().block_on(users(&site)).values().all(|u| u["active"] == true));
+
+    // ben comes back before the grace period ends: same account, same roles, nothing pending.
+    site.write_source(&directory(&[("ben", 2), ("cat", 3)], &[("technicians", 1, &["ben"])]));
+    site.sync_ok();
+    let after = rt().block_on(users(&site));
+    assert_eq!(after["ben@example.com"]["id"], before["ben@example.com"]["id"]);
+    assert_eq!(after["ben@example.com"]["roles"][0]["value"], "Technician");
+    assert_eq!(after["ann@example.com"]["active"], false, "ann was missing for two runs");
+    assert!(!site.scimsync(&["status"]).stdout.contains("within the grace period"));
+}

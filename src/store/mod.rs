@@ -87,3 +87,23 @@ fn create_private(path: &Path) {
         let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_is_created_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "mode {mode:o}");
+        drop(store);
+        // Reopening runs no migration twice.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.snapshot_version().unwrap(), 0);
+    }
+}

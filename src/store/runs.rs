@@ -240,6 +240,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Managed users missing from the source but within their grace period:
+    /// `(userName, missing since, runs missing)`.
+    pub fn pending_deprovision(&self) -> Result<Vec<(String, i64, u32)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT user_name, missing_since, missing_runs FROM users WHERE missing_since IS NOT NULL ORDER BY user_name",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn quarantine(&self) -> Result<Option<crate::quarantine::State>> {
         Ok(self
             .conn
