@@ -188,6 +188,7 @@ fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result
             u.key.0.eq_ignore_ascii_case(w)
                 || u.record.dn.eq_ignore_ascii_case(w)
                 || u.record.first_text("uid").is_some_and(|v| v.eq_ignore_ascii_case(w))
+                || u.record.has_value_ci("userName", w)
                 || desired.users.get(&u.key).is_some_and(|d| d.user_name().eq_ignore_ascii_case(w))
                 || config.source.directory.user_name_attributes.iter().any(|a| u.record.has_value_ci(a, w))
         });

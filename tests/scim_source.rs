@@ -100,9 +100,7 @@ fn names(range: std::ops::Range<usize>) -> BTreeSet<String> {
 fn site(server: &ScimServer, src_base: &str, src_token: &str, extra_source: &str) -> Site {
     let site = Site::new(server, "", MAPPING);
     let token = site.write_secret("source.token", src_token);
-    site.set_source(&format!(
-        "kind = \"scim\"\nurl = \"{src_base}\"\ntoken_file = {token}\n{extra_source}"
-    ));
+    site.set_source(&format!("kind = \"scim\"\nurl = \"{src_base}\"\ntoken_file = {token}\n{extra_source}"));
     site
 }
 

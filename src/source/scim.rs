@@ -225,9 +225,9 @@ impl Client {
                     password.source
                 ),
             }),
-            GetError::Exhausted { attempts, last } => {
-                SourceError::Incomplete(format!("{what} failed after {attempts} attempts; last: {last}"))
-            }
+            GetError::Exhausted { attempts, last } => SourceError::Incomplete(format!(
+                "{what} failed after {attempts} attempts; last: {last}: the next run reads the source again"
+            )),
             GetError::Final(f @ Failure::Body { .. }) => SourceError::Incomplete(format!("{what}: {f}")),
             GetError::Final(Failure::Tls { message }) => SourceError::Scim(format!(
                 "TLS with the SCIM source failed on {what}: {message}: if its certificate is signed by a \

@@ -128,7 +128,8 @@ impl Listing {
         if let Some(ipp) = page.get("itemsPerPage").filter(|v| !v.is_null()) {
             if ipp.as_u64() != Some(resources.len() as u64) {
                 return Err(incomplete(format!(
-                    "{at} says itemsPerPage {ipp} but holds {} resources: a short page",
+                    "{at} says itemsPerPage {ipp} but holds {} resources: a short page; the next run reads \
+                     it again",
                     resources.len()
                 )));
             }
@@ -166,7 +167,8 @@ impl Listing {
                     Next::Done
                 } else if received == 0 {
                     return Err(incomplete(format!(
-                        "{at} is empty but totalResults is {total} and only {read} were read: a short page"
+                        "{at} is empty but totalResults is {total} and only {read} were read: a short page; \
+                         the next run reads it again"
                     )));
                 } else {
                     // Servers may answer fewer than `count`: go on after what arrived.
@@ -201,7 +203,8 @@ impl Listing {
         if let Some(total) = self.total {
             if read != total {
                 return Err(incomplete(format!(
-                    "{} says totalResults {total} but returned {read} resources over {} page(s)",
+                    "{} says totalResults {total} but returned {read} resources over {} page(s): its paging \
+                     cannot be trusted; the next run reads it again",
                     self.name, self.pages
                 )));
             }
