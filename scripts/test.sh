@@ -134,11 +134,13 @@ export SLAPADD_BIN=${SLAPADD_BIN:-$(find_prog slapadd)}
 export SLAPCAT_BIN=${SLAPCAT_BIN:-$(find_prog slapcat)}
 export LDAPSEARCH_BIN=${LDAPSEARCH_BIN:-$(find_prog ldapsearch)}
 
-# The pinned SCIM 2.0 server, in a venv local to the checkout.
+# The pinned SCIM 2.0 server, in a venv local to the checkout, with its `cursor` extra (RFC 9865
+# cursor pagination, for the SCIM source tests).
 venv=$ROOT/.venv
 scim_server_ok() {
     [[ -x $venv/bin/scim2-server ]] &&
-        [[ $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("scim2-server"))' 2>/dev/null) == "$SCIM2_SERVER_VERSION" ]]
+        [[ $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("scim2-server"))' 2>/dev/null) == "$SCIM2_SERVER_VERSION" ]] &&
+        "$venv/bin/python" -c 'import cryptography' 2>/dev/null
 }
 if scim_server_ok; then
     log "scim2-server $SCIM2_SERVER_VERSION present in .venv/"
@@ -153,8 +155,8 @@ else
         rm -rf "$venv"
         python3 -m venv "$venv"
     fi
-    log "pip install scim2-server==$SCIM2_SERVER_VERSION into .venv/"
-    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==$SCIM2_SERVER_VERSION"
+    log "pip install scim2-server[cursor]==$SCIM2_SERVER_VERSION into .venv/"
+    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server[cursor]==$SCIM2_SERVER_VERSION"
     scim_server_ok || die ".venv/bin/scim2-server $SCIM2_SERVER_VERSION is still missing after pip install"
     log "scim2-server installed in $((SECONDS - t1)) s"
 fi

@@ -145,13 +145,14 @@ fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> 
     let mut store = open_store(config)?;
     let started = now();
     let run_id = store.begin_run(RunKind::Plan, started)?;
-    let prepared = match pipeline::prepare(config, &store, started) {
-        Ok(p) => p,
-        Err(e) => {
-            store.finish_run(run_id, RunOutcome::Failed, None, Some(&format!("{e:#}")), now())?;
-            return Err(e);
-        }
-    };
+    let prepared =
+        match pipeline::runtime().and_then(|rt| rt.block_on(pipeline::prepare(config, &store, started))) {
+            Ok(p) => p,
+            Err(e) => {
+                store.finish_run(run_id, RunOutcome::Failed, None, Some(&format!("{e:#}")), now())?;
+                return Err(e);
+            }
+        };
     let plan = &prepared.plan;
     let names = prepared.names();
     let text = match format {
@@ -177,7 +178,8 @@ fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> 
 }
 
 fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result<ExitCode> {
-    let dir = source::read(&config.source).context("reading the source failed")?;
+    let dir =
+        pipeline::runtime()?.block_on(source::read(&config.source)).context("reading the source failed")?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     let desired = config.mapping.map_directory(dir.clone());
@@ -186,6 +188,7 @@ fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result
             u.key.0.eq_ignore_ascii_case(w)
                 || u.record.dn.eq_ignore_ascii_case(w)
                 || u.record.first_text("uid").is_some_and(|v| v.eq_ignore_ascii_case(w))
+                || u.record.has_value_ci("userName", w)
                 || desired.users.get(&u.key).is_some_and(|d| d.user_name().eq_ignore_ascii_case(w))
                 || config.source.directory.user_name_attributes.iter().any(|a| u.record.has_value_ci(a, w))
         });
@@ -271,7 +274,8 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     if offline {
         return Ok(ExitCode::SUCCESS);
     }
-    let desired = pipeline::read_desired(&config)?;
+    let rt = pipeline::runtime()?;
+    let desired = rt.block_on(pipeline::read_desired(&config))?;
     println!(
         "source: {} records read, {} users and {} groups mapped, {} skipped, {} warnings",
         desired.records_read,
@@ -284,7 +288,6 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         println!("token: {days} days left");
     }
     let client = sync::client(&config, Default::default())?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let spc =
             client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;

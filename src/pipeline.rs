@@ -28,9 +28,10 @@ impl Prepared {
 }
 
 /// Reads and maps the source: the desired state, or the reason the source cannot be trusted.
-pub fn read_desired(config: &Config) -> anyhow::Result<DesiredState> {
-    let dir =
-        source::read(&config.source).context("reading the source failed; nothing was planned or applied")?;
+pub async fn read_desired(config: &Config) -> anyhow::Result<DesiredState> {
+    let dir = source::read(&config.source)
+        .await
+        .context("reading the source failed; nothing was planned or applied")?;
     tracing::info!(
         records = dir.records_read,
         users = dir.users.len(),
@@ -41,13 +42,18 @@ pub fn read_desired(config: &Config) -> anyhow::Result<DesiredState> {
 }
 
 /// Reads, maps and plans against the stored snapshot.
-pub fn prepare(config: &Config, store: &Store, now: i64) -> anyhow::Result<Prepared> {
-    let desired = read_desired(config)?;
+pub async fn prepare(config: &Config, store: &Store, now: i64) -> anyhow::Result<Prepared> {
+    let desired = read_desired(config).await?;
     let snapshot = store.load_snapshot().context("loading the snapshot")?;
     let mut policy = config.policy.clone();
     policy.now = now;
     let plan = reconcile::plan(&desired, &snapshot, &policy);
     Ok(Prepared { desired, snapshot, plan })
+}
+
+/// A runtime for the commands that are not async themselves (`plan`, `check`, `preview`).
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
 
 /// Seconds since the epoch.

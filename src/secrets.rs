@@ -1,7 +1,8 @@
-//! The target's bearer token: read from `target.token_file`, systemd's `$CREDENTIALS_DIRECTORY`,
-//! or the environment; refused when readable by group or others; never logged.
+//! Secrets: the target's bearer token and the SCIM source's token or password, read from a
+//! file, systemd's `$CREDENTIALS_DIRECTORY`, or the environment; a file readable by group or
+//! others is refused; never logged.
 
-use crate::config::TargetConfig;
+use crate::config::{SourceConfig, TargetConfig};
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 
@@ -9,73 +10,194 @@ use std::path::{Path, PathBuf};
 pub const CREDENTIAL_NAME: &str = "target.token";
 /// The environment variable read when no file is configured.
 pub const TOKEN_ENV: &str = "SCIMSYNC_TOKEN";
+/// The systemd credential names of the SCIM source's bearer token and basic-auth password.
+pub const SOURCE_TOKEN_CREDENTIAL: &str = "source.token";
+pub const SOURCE_PASSWORD_CREDENTIAL: &str = "source.password";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("cannot read the target token from {path} (check target.token_file)")]
+    #[error("cannot read the {what} from {path} (check {key})")]
     Read {
+        what: &'static str,
+        key: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the token file {path} is readable by group or others (mode {mode:o}): run `chmod 600 {path}` (or use systemd's LoadCredential=)")]
-    TooOpen { path: PathBuf, mode: u32 },
-    #[error("the token read from {0} is empty: write the bearer token generated in the target's admin console there")]
-    Empty(String),
-    #[error("no target token{0}: set target.token_file, pass it with systemd's LoadCredential={CREDENTIAL_NAME}:PATH, or set {TOKEN_ENV}")]
-    Missing(String),
+    #[error("the {what} file {path} is readable by group or others (mode {mode:o}): run `chmod 600 {path}` (or use systemd's LoadCredential=)")]
+    TooOpen { what: &'static str, path: PathBuf, mode: u32 },
+    #[error("the {what} read from {from} is empty: {hint}")]
+    Empty { what: &'static str, from: String, hint: &'static str },
+    #[error("no {what}: {hint}")]
+    Missing { what: &'static str, hint: String },
 }
 
-/// A token and where it came from (for messages that say where to put a new one).
+/// A secret and where it came from (for messages that say where to put a new one).
 pub struct Token {
     pub secret: SecretString,
     pub source: String,
 }
 
-fn read_file(path: &Path) -> Result<String, SecretError> {
+/// Where one secret may be found, in the order it is looked for.
+struct Lookup<'a> {
+    /// "target token", "source token", "source password".
+    what: &'static str,
+    /// The config key of the file (`target.token_file`).
+    file_key: &'static str,
+    file: Option<&'a Path>,
+    /// The systemd credential name (`target.token`).
+    credential: &'static str,
+    /// Environment variables, first found wins.
+    env: Vec<(&'a str, String)>,
+    /// What to do when the value is empty.
+    empty_hint: &'static str,
+}
+
+fn read_file(what: &'static str, key: &'static str, path: &Path) -> Result<String, SecretError> {
+    let read_err = |e| SecretError::Read { what, key, path: path.to_owned(), source: e };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta =
-            std::fs::metadata(path).map_err(|e| SecretError::Read { path: path.to_owned(), source: e })?;
+        let meta = std::fs::metadata(path).map_err(read_err)?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(SecretError::TooOpen { path: path.to_owned(), mode });
+            return Err(SecretError::TooOpen { what, path: path.to_owned(), mode });
         }
     }
-    std::fs::read_to_string(path).map_err(|e| SecretError::Read { path: path.to_owned(), source: e })
+    std::fs::read_to_string(path).map_err(read_err)
 }
 
-fn checked(text: String, source: String) -> Result<Token, SecretError> {
-    let token = text.trim().to_owned();
-    if token.is_empty() {
-        return Err(SecretError::Empty(source));
+impl Lookup<'_> {
+    fn checked(&self, text: String, source: String) -> Result<Token, SecretError> {
+        let token = text.trim().to_owned();
+        if token.is_empty() {
+            return Err(SecretError::Empty { what: self.what, from: source, hint: self.empty_hint });
+        }
+        Ok(Token { secret: SecretString::from(token), source })
     }
-    Ok(Token { secret: SecretString::from(token), source })
+
+    /// The configured file, then `$CREDENTIALS_DIRECTORY/<credential>`, then the variables;
+    /// `None` when none of them is there.
+    fn find(&self) -> Option<Result<Token, SecretError>> {
+        let creds = std::env::var_os("CREDENTIALS_DIRECTORY");
+        if let Some(path) = self.file {
+            // systemd credentials take precedence over a configured path that does not exist here.
+            if path.exists() || creds.is_none() {
+                let source = format!("{} {}", self.file_key, path.display());
+                return Some(read_file(self.what, self.file_key, path).and_then(|t| self.checked(t, source)));
+            }
+        }
+        if let Some(dir) = creds {
+            let path = Path::new(&dir).join(self.credential);
+            if path.exists() {
+                // systemd makes credentials readable by the service only; no mode check needed.
+                let source = format!("the systemd credential {} ({})", self.credential, path.display());
+                let text = std::fs::read_to_string(&path).map_err(|e| SecretError::Read {
+                    what: self.what,
+                    key: self.file_key,
+                    path: path.clone(),
+                    source: e,
+                });
+                return Some(text.and_then(|t| self.checked(t, source)));
+            }
+        }
+        for (var, described) in &self.env {
+            if let Ok(v) = std::env::var(var) {
+                return Some(self.checked(v, described.clone()));
+            }
+        }
+        None
+    }
 }
 
-/// Reads the token: `target.token_file`, then `$CREDENTIALS_DIRECTORY/target.token`, then the
-/// variable named by `target.token_env`, then `SCIMSYNC_TOKEN`.
+/// Reads the target token: `target.token_file`, then `$CREDENTIALS_DIRECTORY/target.token`, then
+/// the variable named by `target.token_env`, then `SCIMSYNC_TOKEN`.
 pub fn load_token(cfg: &TargetConfig) -> Result<Token, SecretError> {
-    if let Some(path) = cfg.token_file.as_ref().filter(|p| p.exists()) {
-        return checked(read_file(path)?, format!("target.token_file {}", path.display()));
-    }
-    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-        let path = Path::new(&dir).join(CREDENTIAL_NAME);
-        if path.exists() {
-            // systemd makes credentials readable by the service only; no mode check needed.
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| SecretError::Read { path: path.clone(), source: e })?;
-            return checked(text, format!("the systemd credential {CREDENTIAL_NAME} ({})", path.display()));
+    let env = cfg.token_env.iter().map(String::as_str).chain([TOKEN_ENV]);
+    let lookup = Lookup {
+        what: "target token",
+        file_key: "target.token_file",
+        file: cfg.token_file.as_deref(),
+        credential: CREDENTIAL_NAME,
+        env: env.map(|v| (v, format!("the environment variable {v}"))).collect(),
+        empty_hint: "write the bearer token generated in the target's admin console there",
+    };
+    lookup.find().unwrap_or_else(|| {
+        Err(SecretError::Missing {
+            what: "target token",
+            hint: format!(
+                "set target.token_file, pass it with systemd's LoadCredential={CREDENTIAL_NAME}:PATH, or set {TOKEN_ENV}"
+            ),
+        })
+    })
+}
+
+/// How the SCIM source is authenticated.
+pub enum SourceAuth {
+    Bearer(Token),
+    /// `username` and the password, with where the password came from.
+    Basic {
+        username: String,
+        password: Token,
+    },
+}
+
+impl SourceAuth {
+    /// Where the secret came from, for the message of a 401.
+    pub fn source(&self) -> &str {
+        match self {
+            SourceAuth::Bearer(t) => &t.source,
+            SourceAuth::Basic { password, .. } => &password.source,
         }
     }
-    for var in cfg.token_env.iter().map(String::as_str).chain([TOKEN_ENV]) {
-        if let Ok(v) = std::env::var(var) {
-            return checked(v, format!("the environment variable {var}"));
-        }
+}
+
+/// Reads the SCIM source's credentials: basic auth when `source.username` is set (the password
+/// from `source.password_file`, `$CREDENTIALS_DIRECTORY/source.password` or the variable named
+/// by `source.password_env`), else a bearer token (`source.token_file`,
+/// `$CREDENTIALS_DIRECTORY/source.token`, the variable named by `source.token_env`).
+pub fn load_source_auth(cfg: &SourceConfig) -> Result<SourceAuth, SecretError> {
+    fn env<'a>(var: &'a Option<String>, key: &str) -> Vec<(&'a str, String)> {
+        var.iter().map(|v| (v.as_str(), format!("the environment variable {v} ({key})"))).collect()
     }
-    let configured = cfg.token_file.as_ref().map(|p| format!(" ({} does not exist)", p.display()));
-    Err(SecretError::Missing(configured.unwrap_or_default()))
+    if let Some(username) = &cfg.username {
+        let lookup = Lookup {
+            what: "source password",
+            file_key: "source.password_file",
+            file: cfg.password_file.as_deref(),
+            credential: SOURCE_PASSWORD_CREDENTIAL,
+            env: env(&cfg.password_env, "source.password_env"),
+            empty_hint: "write the password of source.username there",
+        };
+        let password = lookup.find().unwrap_or_else(|| {
+            Err(SecretError::Missing {
+                what: "source password",
+                hint: format!(
+                    "source.username is set: set source.password_file, pass it with systemd's \
+                     LoadCredential={SOURCE_PASSWORD_CREDENTIAL}:PATH, or name a variable in source.password_env"
+                ),
+            })
+        })?;
+        return Ok(SourceAuth::Basic { username: username.clone(), password });
+    }
+    let lookup = Lookup {
+        what: "source token",
+        file_key: "source.token_file",
+        file: cfg.token_file.as_deref(),
+        credential: SOURCE_TOKEN_CREDENTIAL,
+        env: env(&cfg.token_env, "source.token_env"),
+        empty_hint: "write the bearer token the source's administration issued there",
+    };
+    let token = lookup.find().unwrap_or_else(|| {
+        Err(SecretError::Missing {
+            what: "source token",
+            hint: format!(
+                "set source.token_file, pass it with systemd's LoadCredential={SOURCE_TOKEN_CREDENTIAL}:PATH, \
+                 name a variable in source.token_env, or use basic auth (source.username + source.password_file)"
+            ),
+        })
+    })?;
+    Ok(SourceAuth::Bearer(token))
 }
 
 #[cfg(test)]
@@ -121,6 +243,41 @@ mod tests {
         let path = dir.path().join("t");
         std::fs::write(&path, "  \n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(load_token(&cfg(&path)), Err(SecretError::Empty(_))));
+        assert!(matches!(load_token(&cfg(&path)), Err(SecretError::Empty { .. })));
+    }
+
+    #[test]
+    fn the_source_reads_a_password_for_basic_auth_or_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        std::fs::write(&path, "pa55word\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let raw = crate::config::RawConfig {
+            source: crate::config::RawSource {
+                kind: Some("scim".into()),
+                url: Some("https://idp.example.com/scim/v2".into()),
+                username: Some("sync".into()),
+                password_file: Some(path.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut cfg = crate::config::validate(raw, dir.path()).expect("valid").source;
+        let msg = load_source_auth(&cfg).err().expect("refused").to_string();
+        assert!(msg.contains("source password file") && msg.contains("chmod 600"), "{msg}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        match load_source_auth(&cfg).expect("read") {
+            SourceAuth::Basic { username, password } => {
+                assert_eq!(username, "sync");
+                assert_eq!(password.secret.expose_secret(), "pa55word");
+                assert!(password.source.contains("source.password_file"), "{}", password.source);
+            }
+            SourceAuth::Bearer(_) => panic!("basic auth expected"),
+        }
+        cfg.username = None;
+        cfg.password_file = None;
+        cfg.token_file = Some(dir.path().join("missing"));
+        let msg = load_source_auth(&cfg).err().expect("no token").to_string();
+        assert!(msg.contains("source token") && msg.contains("source.token_file"), "{msg}");
     }
 }

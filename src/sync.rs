@@ -181,9 +181,9 @@ async fn run_inner(
         Mode::Approve(_) => {
             let mut config = config.clone();
             config.policy.approved = true;
-            pipeline::prepare(&config, store, started)?
+            pipeline::prepare(&config, store, started).await?
         }
-        _ => pipeline::prepare(config, store, started)?,
+        _ => pipeline::prepare(config, store, started).await?,
     };
     match &opts.mode {
         Mode::Sync => {}

@@ -219,4 +219,45 @@ fn expressions_are_bounded_before_parsing() {
     let ok: RawMapping =
         toml::from_str("[user]\ntitle = { expr = '((((user.sn + \"((((((((\"))))' }\n").unwrap();
     assert!(Mapping::compile(&ok, Profile::NinjaOne, SourceKind::Ldif, &[]).is_ok());
+/// SCIM sources (a JSON export or a SCIM endpoint) map SCIM attributes: the defaults read the
+/// core schema and the ninjaone extension, and `from` reaches enterprise and custom extension
+/// attributes by their full name (case-insensitive, as SCIM attribute names are).
+#[test]
+fn scim_sources_map_core_enterprise_and_custom_extension_attributes() {
+    let doc = r#"{"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 2,
+      "Resources": [
+        {"id": "u1", "userName": "ada@x.com", "name": {"givenName": "Ada", "familyName": "Lovelace"},
+         "emails": [{"value": "ada@x.com", "type": "work", "primary": true}],
+         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Engineering", "costCenter": "4711"},
+         "urn:ietf:params:scim:schemas:extension:ninjaone:2.0:User": {"userType": "technician", "organizationId": "202"},
+         "urn:example:params:scim:schemas:extension:acme:2.0:User": {"badge": "A-7"}},
+        {"id": "u2", "userName": "bob@x.com", "active": false}
+      ]}"#;
+    // Record attribute names are lowercase: `user[...]` in expressions uses them so.
+    let badge = "'urn:example:params:scim:schemas:extension:acme:2.0:user:badge'";
+    let raw: RawMapping = toml::from_str(
+        &r#"
+        [user]
+        title = { from = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department" }
+        displayName = { expr = '''BADGE in user ? "badge " + user[BADGE] : "no badge"''' }
+        "#
+        .replace("BADGE", badge),
+    )
+    .unwrap();
+    let (mapping, _) =
+        Mapping::compile(&raw, Profile::NinjaOne, SourceKind::Scim, &["technician".into(), "endUser".into()])
+            .expect("compiles");
+    let dir = scimsync::source::json::read(doc.as_bytes(), "users.json").expect("reads");
+    let d = mapping.map_directory(dir);
+    let ada = user(&d, "ada@x.com");
+    assert_eq!(ada.attrs[&Attr::Title], "Engineering");
+    assert_eq!(ada.attrs[&Attr::DisplayName], "badge A-7");
+    assert_eq!(ada.attrs[&Attr::GivenName], "Ada");
+    assert_eq!(ada.attrs[&Attr::WorkEmail], "ada@x.com");
+    assert_eq!(ada.attrs[&Attr::UserType], "technician");
+    assert_eq!(ada.attrs[&Attr::OrganizationId], "202");
+    assert_eq!(ada.attrs[&Attr::ExternalId], "u1", "the source key is the resource id");
+    let bob = user(&d, "bob@x.com");
+    assert_eq!(bob.attrs[&Attr::DisplayName], "no badge");
+    assert!(!bob.active, "active=false in the source");
 }

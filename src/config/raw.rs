@@ -28,10 +28,18 @@ pub struct RawSource {
     pub path: Option<PathBuf>,
     /// Directory `:<` file URLs in LDIF may point into; absent = URL values refused.
     pub allow_url_dir: Option<PathBuf>,
+    /// SCIM source: the endpoint, its credentials (bearer token, or basic auth), paging.
     pub url: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
     pub page_size: Option<u32>,
     pub filter: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: Option<u64>,
+    pub max_retries: Option<u32>,
     /// Directory interpretation (LDIF, LDAP).
     pub group_classes: Option<Vec<String>>,
     pub member_attributes: Option<Vec<String>>,

@@ -145,3 +145,31 @@ fn phone_rules_under_ninjaone_are_warned_about() {
         Ok(())
     });
 }
+
+#[test]
+fn a_scim_source_takes_a_bearer_token_or_basic_auth_not_both() {
+    Jail::expect_with(|jail| {
+        let c = load_in(
+            jail,
+            "[source]\nkind = \"scim\"\nurl = \"https://idp.example.com/scim/v2\"\nusername = \"sync\"\n\
+             password_file = \"source.password\"\npage_size = 100\nfilter = 'active eq true'\nmax_retries = 2\n",
+        )
+        .expect("valid");
+        assert_eq!(c.source.kind, SourceKind::Scim);
+        assert_eq!(c.source.username.as_deref(), Some("sync"));
+        assert_eq!(c.source.password_file, Some(jail.directory().join("source.password")));
+        assert_eq!((c.source.page_size, c.source.max_retries, c.source.timeout_secs), (100, 2, 30));
+        assert_eq!(c.source.filter.as_deref(), Some("active eq true"));
+
+        let e = load_in(
+            jail,
+            "[source]\nkind = \"scim\"\nurl = \"http://idp.example.com/scim/v2\"\nusername = \"sync\"\n\
+             token_file = \"t\"\ntoken_env = \"T\"\nmax_retries = 99\n",
+        )
+        .expect_err("invalid");
+        assert_eq!(keys(&e), ["source.url", "source.username", "source.token_env", "source.max_retries"]);
+        let e = load_in(jail, "[source]\nkind = \"scim\"\npassword_env = \"P\"\n").expect_err("invalid");
+        assert_eq!(keys(&e), ["source.url", "source.username"]);
+        Ok(())
+    });
+}

@@ -92,8 +92,17 @@ pub struct SourceConfig {
     pub allow_url_dir: Option<PathBuf>,
     pub url: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    /// Basic auth instead of a bearer token when set.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
     pub page_size: u32,
     pub filter: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: u64,
+    /// Retries of one page request after the first attempt.
+    pub max_retries: u32,
     pub directory: DirectoryRules,
     pub groups_column: String,
     pub groups_separator: String,
@@ -169,6 +178,33 @@ fn check_url(errors: &mut ConfigErrors, key: &str, url: &str) {
     }
 }
 
+/// A SCIM source authenticates with a bearer token or with basic auth, not both.
+fn check_source_auth(errors: &mut ConfigErrors, s: &RawSource) {
+    let bearer = s.token_file.is_some() || s.token_env.is_some();
+    let password = s.password_file.is_some() || s.password_env.is_some();
+    match &s.username {
+        Some(_) if bearer => errors.push(
+            "source.username",
+            "basic auth (source.username) and a bearer token (source.token_file / source.token_env) \
+             are both set: keep one",
+        ),
+        Some(u) if u.is_empty() || u.contains(':') => {
+            errors.push("source.username", "must be a non-empty user name without ':' (basic auth)")
+        }
+        None if password => errors.push(
+            "source.username",
+            "source.password_file / source.password_env need source.username (basic auth)",
+        ),
+        _ => {}
+    }
+    if s.password_file.is_some() && s.password_env.is_some() {
+        errors.push("source.password_env", "source.password_file is set too: keep one");
+    }
+    if s.token_file.is_some() && s.token_env.is_some() {
+        errors.push("source.token_env", "source.token_file is set too: keep one");
+    }
+}
+
 /// Validates a raw config. `base` resolves relative paths (the config file's directory).
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErrors> {
     let mut errors = ConfigErrors::default();
@@ -192,7 +228,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
             SourceKind::Ldif
         }
     };
-    let path = s.path.map(|p| resolve(base, p));
+    let path = s.path.clone().map(|p| resolve(base, p));
     match kind {
         SourceKind::Scim => match &s.url {
             None => errors.push("source.url", "required for kind = \"scim\""),
@@ -201,9 +237,16 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
         _ if path.is_none() => errors.push("source.path", "required for file sources: the export to read"),
         _ => {}
     }
+    if kind == SourceKind::Scim {
+        check_source_auth(&mut errors, &s);
+    }
     let page_size = s.page_size.unwrap_or(500);
     if page_size == 0 || page_size > 10_000 {
         errors.push("source.page_size", "must be between 1 and 10000");
+    }
+    let max_retries = s.max_retries.unwrap_or(6);
+    if max_retries > 20 {
+        errors.push("source.max_retries", "must be between 0 and 20");
     }
     let mut directory = DirectoryRules::default();
     macro_rules! set_list {
@@ -238,8 +281,15 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
         allow_url_dir: s.allow_url_dir.map(|p| resolve(base, p)),
         url: s.url,
         token_file: s.token_file.map(|p| resolve(base, p)),
+        token_env: s.token_env,
+        username: s.username,
+        password_file: s.password_file.map(|p| resolve(base, p)),
+        password_env: s.password_env,
         page_size,
-        filter: s.filter,
+        filter: s.filter.filter(|f| !f.trim().is_empty()),
+        ca_file: s.ca_file.map(|p| resolve(base, p)),
+        timeout_secs: s.timeout_secs.unwrap_or(30),
+        max_retries,
         directory,
         groups_column: s.groups_column.unwrap_or_else(|| "groups".into()),
         groups_separator: s.groups_separator.unwrap_or_else(|| ";".into()),

@@ -4,6 +4,7 @@ pub mod csv;
 pub mod directory;
 pub mod json;
 pub mod ldif;
+pub mod scim;
 
 use crate::config::{SourceConfig, SourceKind};
 use directory::SourceDirectory;
@@ -27,6 +28,12 @@ pub enum SourceError {
     Parse { path: String, line: u64, message: String },
     #[error("incomplete source: {0}")]
     Incomplete(String),
+    /// The SCIM source refused the credentials (401/403).
+    #[error("{0}")]
+    Auth(String),
+    /// The SCIM source cannot be read at all (no URL, TLS, a wrong URL or filter).
+    #[error("{0}")]
+    Scim(String),
     #[error("{0}")]
     Unsupported(String),
 }
@@ -62,14 +69,19 @@ fn check_ends_cleanly(path: &Path) -> Result<(), SourceError> {
 }
 
 /// Reads the configured source completely, or fails: nothing is planned from a partial read.
-pub fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
+/// File sources are read on the calling thread; the SCIM source over the network.
+pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
     let path = cfg.path.as_deref().unwrap_or(Path::new(""));
-    let name = path.display().to_string();
+    let name = match cfg.kind {
+        SourceKind::Scim => format!("the SCIM source {}", cfg.url.as_deref().unwrap_or("")),
+        _ => path.display().to_string(),
+    };
     let dir = match cfg.kind {
         SourceKind::Ldif => {
             check_ends_cleanly(path)?;
             let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
-            let records = ldif::LdifReader::new(open(path)?, name.clone(), policy).collect::<Result<Vec<_>, _>>()?;
+            let records =
+                ldif::LdifReader::new(open(path)?, name.clone(), policy).collect::<Result<Vec<_>, _>>()?;
             directory::interpret(records, &cfg.directory)
         }
         SourceKind::Csv => {
@@ -77,15 +89,11 @@ pub fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
             csv::read(open(path)?, &name, cfg)?
         }
         SourceKind::Json => json::read(open(path)?, &name)?,
-        SourceKind::Scim => {
-            return Err(SourceError::Unsupported(
-                "source.kind = \"scim\" is read by the daemon's SCIM client, which this build does not include yet".into(),
-            ))
-        }
+        SourceKind::Scim => scim::read(cfg).await?,
     };
     if dir.records_read == 0 {
         return Err(SourceError::Incomplete(format!(
-            "{name} holds no records: an empty export is refused; check the export job"
+            "{name} holds no records: an empty source is refused; check the export job or the source's scope"
         )));
     }
     Ok(dir)

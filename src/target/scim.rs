@@ -274,7 +274,7 @@ impl Inner {
 }
 
 /// A SCIM error's `detail` (with its `scimType`), shortened.
-fn error_detail(doc: &Value) -> Option<String> {
+pub(crate) fn error_detail(doc: &Value) -> Option<String> {
     let detail = doc.get("detail").and_then(Value::as_str)?;
     let detail = truncate(detail.trim(), DETAIL_MAX_CHARS);
     Some(match doc.get("scimType").and_then(Value::as_str) {
@@ -292,7 +292,7 @@ fn truncate(s: &str, max_chars: usize) -> String {
 
 /// The TLS error inside a failed request, if that is what failed. rustls's error travels
 /// inside (nested) `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
-fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+pub(crate) fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
@@ -307,7 +307,7 @@ fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
 }
 
 /// A reqwest error in a few words, without the URL (it carries the filter, hence userNames).
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {
         root = next;

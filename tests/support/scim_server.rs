@@ -65,11 +65,17 @@ impl ScimServer {
 
     /// Starts a server of its own (stopped on drop). Takes about half a second.
     pub fn start() -> ScimServer {
+        ScimServer::start_with(&[])
+    }
+
+    /// Starts a server of its own with more command-line arguments (`--service-provider-config
+    /// FILE`, say).
+    pub fn start_with(extra: &[&std::ffi::OsStr]) -> ScimServer {
         let bin = require_scim2_server();
         let mut last_error = String::new();
         // A free port can be taken by someone else before the server binds it: try a few.
         for _ in 0..3 {
-            match ScimServer::try_start(&bin) {
+            match ScimServer::try_start(&bin, extra) {
                 Ok(server) => return server,
                 Err(e) => last_error = e,
             }
@@ -77,7 +83,7 @@ impl ScimServer {
         panic!("scim2-server did not start: {last_error}");
     }
 
-    fn try_start(bin: &PathBuf) -> Result<ScimServer, String> {
+    fn try_start(bin: &PathBuf, extra: &[&std::ffi::OsStr]) -> Result<ScimServer, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -99,6 +105,7 @@ impl ScimServer {
             .arg("--resource-type")
             .arg(data.join("resource-types.json"))
             .arg("--dynamic-tenants")
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
             .stderr(log_file)
@@ -229,6 +236,12 @@ impl Raw {
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let req =
             self.http.post(format!("{}{path}", self.base)).header("content-type", "application/scim+json");
+        self.send(req.body(body.to_string())).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let req =
+            self.http.patch(format!("{}{path}", self.base)).header("content-type", "application/scim+json");
         self.send(req.body(body.to_string())).await
     }
 

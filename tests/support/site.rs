@@ -58,6 +58,23 @@ impl Site {
         Site { dir, base: url.to_owned(), token: token.to_owned(), config, source }
     }
 
+    /// Replaces the body of the `[source]` section (a SCIM source instead of the LDIF file, say).
+    pub fn set_source(&self, section: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let start = text.find("[source]\n").expect("a [source] section") + "[source]\n".len();
+        let end = text.find("\n[target]").expect("a [target] section");
+        let text = format!("{}{}\n{}", &text[..start], section.trim_end(), &text[end..]);
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    /// Writes a secret file (mode 0600) in the site's directory; returns its path as a TOML string.
+    pub fn write_secret(&self, name: &str, value: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        toml_str(&path)
+    }
+
     /// Replaces the source export atomically (write, then rename), as export jobs do.
     pub fn write_source(&self, ldif: &str) {
         let tmp = self.dir.path().join("people.ldif.tmp");

@@ -1,0 +1,293 @@
+//! SCIM 2.0 source: reads `/Users` (scoped by `source.filter`) and `/Groups` from a service
+//! provider, page by page, completely or not at all.
+//!
+//! - Pages by cursor (RFC 9865) when the ServiceProviderConfig announces `pagination.cursor`,
+//!   else by `startIndex`/`count`; `source.page_size` resources a page (at most the server's
+//!   `maxPageSize`).
+//! - Every page passes the checks of `listing`: a short page, a `totalResults` that moves or
+//!   disagrees with the resources returned, a resource seen twice abort the read.
+//! - A page is retried per the target client's `retry_policy` (`source.max_retries`); a page
+//!   that still fails, an answer that is not complete JSON, or a 401/403 abort the read.
+//! - Bearer token or basic auth (`secrets::load_source_auth`); neither is ever logged nor part
+//!   of a message. Groups are read unfiltered: members outside the scope are not users.
+
+mod listing;
+
+pub use listing::{Listing, Paging};
+
+use super::directory::SourceDirectory;
+use super::{json, SourceError};
+use crate::config::SourceConfig;
+use crate::secrets::{self, SourceAuth};
+use crate::target::{describe, error_detail, parse_retry_after, retry_policy, tls_error};
+use crate::target::{Failure, Retry, RetryConfig};
+use reqwest::header::{HeaderValue, ACCEPT, RETRY_AFTER};
+use reqwest::Url;
+use secrecy::ExposeSecret;
+use serde_json::Value as Json;
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Reads the SCIM source completely, or fails saying what went wrong.
+pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
+    let client = Client::new(cfg)?;
+    let (paging, count) = client.paging(cfg.page_size).await?;
+    let users = client.read_all("Users", cfg.filter.as_deref(), paging, count).await?;
+    let groups = client.read_all("Groups", None, paging, count).await?;
+    tracing::info!(
+        users = users.len(),
+        groups = groups.len(),
+        paging = ?paging,
+        page_size = count,
+        "Read the SCIM source."
+    );
+    let mut resources = users;
+    resources.extend(groups);
+    json::from_resources(resources)
+}
+
+/// A GET that failed for good.
+enum GetError {
+    /// 401 or 403.
+    Auth { status: u16, message: String },
+    /// A failure `retry_policy` does not retry.
+    Final(Failure),
+    /// Retries used up.
+    Exhausted { attempts: u32, last: Failure },
+}
+
+struct Client {
+    http: reqwest::Client,
+    /// The base URL without a trailing slash (`…/scim/v2`).
+    base: Url,
+    auth: SourceAuth,
+    retry: RetryConfig,
+}
+
+impl Client {
+    fn new(cfg: &SourceConfig) -> Result<Client, SourceError> {
+        let setup = SourceError::Scim;
+        let url = cfg.url.as_deref().ok_or_else(|| {
+            setup("source.url is not set: write the SCIM base URL of the source, e.g. https://idp.example.com/scim/v2".into())
+        })?;
+        let mut base =
+            Url::parse(url.trim_end_matches('/')).map_err(|e| setup(format!("source.url {url:?}: {e}")))?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(setup(format!("source.url {url:?} is not an http(s) URL")));
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        let auth = secrets::load_source_auth(cfg).map_err(|e| setup(e.to_string()))?;
+
+        // reqwest is built without a default crypto provider; ring is the one compiled in.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("scimsync/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
+            .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)));
+        if let Some(ca) = &cfg.ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| setup(format!("source.ca_file {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| setup(format!("source.ca_file {}: no PEM certificate in it", ca.display())))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| setup(format!("cannot set up the HTTP client: {e}")))?;
+        let retry = RetryConfig { max_retries: cfg.max_retries, ..RetryConfig::default() };
+        Ok(Client { http, base, auth, retry })
+    }
+
+    fn url(&self, endpoint: &str) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut().expect("checked in new: a base URL").pop_if_empty().push(endpoint);
+        url
+    }
+
+    /// Cursor paging when the ServiceProviderConfig announces it, else index paging; the page
+    /// size bounded by the server's `maxPageSize`.
+    async fn paging(&self, page_size: u32) -> Result<(Paging, u32), SourceError> {
+        let url = self.url("ServiceProviderConfig");
+        let spc = match self.get(&url, &[]).await {
+            Ok(doc) => doc,
+            Err(GetError::Final(Failure::Status { status, .. })) if status != 401 && status != 403 => {
+                tracing::debug!(status, "No ServiceProviderConfig; paging by index.");
+                Json::Null
+            }
+            Err(e) => return Err(self.error(e, "the ServiceProviderConfig")),
+        };
+        let pagination = &spc["pagination"];
+        let paging = if pagination["cursor"] == Json::Bool(true) { Paging::Cursor } else { Paging::Index };
+        let max = pagination["maxPageSize"].as_u64().filter(|m| *m > 0).unwrap_or(u64::MAX);
+        let count = u64::from(page_size).min(max) as u32;
+        if count < page_size {
+            tracing::info!(page_size, max_page_size = count, "The source pages at most maxPageSize.");
+        }
+        Ok((paging, count))
+    }
+
+    /// Every resource of `endpoint`, or the reason the listing cannot be trusted.
+    async fn read_all(
+        &self,
+        endpoint: &str,
+        filter: Option<&str>,
+        paging: Paging,
+        count: u32,
+    ) -> Result<Vec<(super::Origin, Json)>, SourceError> {
+        let url = self.url(endpoint);
+        let mut listing = Listing::new(&format!("/{endpoint}"), url.as_str(), paging, count);
+        while let Some(mut query) = listing.next_query() {
+            if let Some(f) = filter {
+                query.push(("filter", f.to_owned()));
+            }
+            let started = Instant::now();
+            let page = self.get(&url, &query).await.map_err(|e| self.error(e, &listing.describe_next()))?;
+            tracing::debug!(
+                endpoint,
+                page = listing.pages() + 1,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "Read a page of the source."
+            );
+            listing.accept(page)?;
+        }
+        listing.finish()
+    }
+
+    /// One GET with its retries.
+    async fn get(&self, url: &Url, query: &[(&str, String)]) -> Result<Json, GetError> {
+        retrying(&self.retry, || self.get_once(url, query)).await
+    }
+
+    async fn get_once(&self, url: &Url, query: &[(&str, String)]) -> Result<Json, Failure> {
+        let mut req = self
+            .http
+            .get(url.clone())
+            .header(ACCEPT, HeaderValue::from_static("application/scim+json, application/json"));
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        req = match &self.auth {
+            SourceAuth::Bearer(t) => req.bearer_auth(t.secret.expose_secret()),
+            SourceAuth::Basic { username, password } => {
+                req.basic_auth(username, Some(password.secret.expose_secret()))
+            }
+        };
+        let started = Instant::now();
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                if let Some(tls) = tls_error(&e) {
+                    return Err(Failure::Tls { message: tls.to_string() });
+                }
+                return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let bytes = resp.bytes().await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM source request.");
+        if status.is_success() {
+            let bytes = bytes.map_err(|e| Failure::Broken {
+                message: format!("the answer ({status}) was cut short: {}", describe(&e)),
+                sent: true,
+            })?;
+            return serde_json::from_slice(&bytes).map_err(|e| Failure::Body {
+                message: self.redact(&format!("the answer ({status}) is not complete JSON: {e}")),
+            });
+        }
+        let message = bytes
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+            .as_ref()
+            .and_then(error_detail)
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
+        Err(Failure::Status { status: status.as_u16(), message: self.redact(&message), retry_after })
+    }
+
+    /// The error a failed GET of `what` becomes.
+    fn error(&self, e: GetError, what: &str) -> SourceError {
+        match e {
+            GetError::Auth { status, message } => SourceError::Auth(match &self.auth {
+                SourceAuth::Bearer(t) => format!(
+                    "the SCIM source refused the bearer token ({status}: {message}) on {what}: renew the \
+                     source token and write it to {}",
+                    t.source
+                ),
+                SourceAuth::Basic { username, password } => format!(
+                    "the SCIM source refused basic auth as {username:?} ({status}: {message}) on {what}: \
+                     check source.username and renew the password in {}",
+                    password.source
+                ),
+            }),
+            GetError::Exhausted { attempts, last } => SourceError::Incomplete(format!(
+                "{what} failed after {attempts} attempts; last: {last}: the next run reads the source again"
+            )),
+            GetError::Final(f @ Failure::Body { .. }) => SourceError::Incomplete(format!("{what}: {f}")),
+            GetError::Final(Failure::Tls { message }) => SourceError::Scim(format!(
+                "TLS with the SCIM source failed on {what}: {message}: if its certificate is signed by a \
+                 private CA, set source.ca_file to that CA's PEM certificate"
+            )),
+            GetError::Final(f @ Failure::Status { status: 404, .. }) => SourceError::Scim(format!(
+                "{what}: {f}: check source.url (the SCIM base URL, e.g. https://idp.example.com/scim/v2)"
+            )),
+            GetError::Final(f @ Failure::Status { status: 400, .. }) => {
+                SourceError::Scim(format!("{what}: {f}: check source.filter and source.page_size"))
+            }
+            GetError::Final(f) => SourceError::Incomplete(format!("{what}: {f}")),
+        }
+    }
+
+    /// Never let a secret into a message, whatever the server echoes.
+    fn redact(&self, message: &str) -> String {
+        let secret = match &self.auth {
+            SourceAuth::Bearer(t) => t.secret.expose_secret(),
+            SourceAuth::Basic { password, .. } => password.secret.expose_secret(),
+        };
+        if secret.len() >= 4 && message.contains(secret) {
+            message.replace(secret, "[redacted]")
+        } else {
+            message.to_owned()
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails in a way `retry_policy` says is final, or the retries
+/// are used up.
+async fn retrying<T, F, Fut>(retry: &RetryConfig, mut attempt: F) -> Result<T, GetError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let mut backoff = retry.backoff();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let failure = match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(f) => f,
+        };
+        let wait = match retry_policy(&failure) {
+            Retry::No => {
+                return Err(match failure {
+                    Failure::Status { status: status @ (401 | 403), message, .. } => {
+                        GetError::Auth { status, message }
+                    }
+                    f => GetError::Final(f),
+                })
+            }
+            Retry::Backoff => backoff.next(),
+            Retry::After(d) => backoff.next().map(|_| d.min(retry.max_retry_after)),
+        };
+        let Some(wait) = wait else {
+            return Err(GetError::Exhausted { attempts, last: failure });
+        };
+        tracing::debug!(attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure, "Retrying a source page.");
+        tokio::time::sleep(wait).await;
+    }
+}
