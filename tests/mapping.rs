@@ -219,6 +219,8 @@ fn expressions_are_bounded_before_parsing() {
     let ok: RawMapping =
         toml::from_str("[user]\ntitle = { expr = '((((user.sn + \"((((((((\"))))' }\n").unwrap();
     assert!(Mapping::compile(&ok, Profile::NinjaOne, SourceKind::Ldif, &[]).is_ok());
+}
+
 /// SCIM sources (a JSON export or a SCIM endpoint) map SCIM attributes: the defaults read the
 /// core schema and the ninjaone extension, and `from` reaches enterprise and custom extension
 /// attributes by their full name (case-insensitive, as SCIM attribute names are).
