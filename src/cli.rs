@@ -72,6 +72,8 @@ pub enum Command {
     },
     /// One run that applies the plan to the target.
     Sync,
+    /// The daemon: runs on the schedule and when the source file changes, until SIGTERM.
+    Run,
     /// Apply a plan saved with `plan --format json --out FILE`, if the source and the snapshot
     /// have not changed since.
     Apply { planfile: PathBuf },
@@ -99,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { offline } => check(&cli.config, offline),
         Command::Status { format } => status(&load_config(&cli.config)?, format),
         Command::Sync => apply_run(&load_config(&cli.config)?, sync::Mode::Sync),
+        Command::Run => crate::daemon::run(&cli.config, load_config(&cli.config)?),
         Command::Apply { planfile } => {
             let text = std::fs::read_to_string(&planfile)
                 .with_context(|| format!("cannot read the plan file {}", planfile.display()))?;
@@ -301,6 +304,7 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn apply_run(config: &Config, mode: sync::Mode) -> anyhow::Result<ExitCode> {
+    let _lock = crate::store::InstanceLock::acquire(&config.state_path)?;
     let opts = sync::Options { mode, ..Default::default() };
     let outcome = sync::run(config, opts)?;
     let s = outcome.plan.summary();

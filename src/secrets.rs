@@ -54,15 +54,11 @@ fn checked(text: String, source: String) -> Result<Token, SecretError> {
     Ok(Token { secret: SecretString::from(token), source })
 }
 
-/// Reads the token: `target.token_file`, then `$CREDENTIALS_DIRECTORY/target.token`, then the
-/// variable named by `target.token_env`, then `SCIMSYNC_TOKEN`.
+/// Reads the token: systemd's `$CREDENTIALS_DIRECTORY/target.token` when the service manager
+/// passed one (under `DynamicUser=` the service cannot read a root-only `target.token_file`),
+/// then `target.token_file`, then the variable named by `target.token_env`, then
+/// `SCIMSYNC_TOKEN`.
 pub fn load_token(cfg: &TargetConfig) -> Result<Token, SecretError> {
-    if let Some(path) = &cfg.token_file {
-        // systemd credentials take precedence over a configured path that does not exist here.
-        if path.exists() || std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
-            return checked(read_file(path)?, format!("target.token_file {}", path.display()));
-        }
-    }
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
         let path = Path::new(&dir).join(CREDENTIAL_NAME);
         if path.exists() {
@@ -71,6 +67,9 @@ pub fn load_token(cfg: &TargetConfig) -> Result<Token, SecretError> {
                 .map_err(|e| SecretError::Read { path: path.clone(), source: e })?;
             return checked(text, format!("the systemd credential {CREDENTIAL_NAME} ({})", path.display()));
         }
+    }
+    if let Some(path) = &cfg.token_file {
+        return checked(read_file(path)?, format!("target.token_file {}", path.display()));
     }
     for var in cfg.token_env.iter().map(String::as_str).chain([TOKEN_ENV]) {
         if let Ok(v) = std::env::var(var) {

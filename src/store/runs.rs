@@ -33,6 +33,9 @@ pub enum RunOutcome {
     Partial,
     /// Aborted (source error, auth failure, …); the reason is in `error`.
     Failed,
+    /// Stopped by a shutdown request (SIGTERM) before every operation was sent; what was sent
+    /// is committed, the next run sends the rest.
+    Interrupted,
 }
 
 impl RunOutcome {
@@ -42,6 +45,7 @@ impl RunOutcome {
             RunOutcome::Held => "held",
             RunOutcome::Partial => "partial",
             RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
         }
     }
 }
