@@ -375,10 +375,12 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let store = open_store(config)?;
     let runs = store.recent_runs(10)?;
     let held = store.held_ops(None)?;
+    let totals = store.stats()?;
     let days_left = config.target.token_expires.map(|t| (t - now()).div_euclid(86_400));
     if format == Format::Json {
         let v = serde_json::json!({
             "runs": runs,
+            "totals": totals,
             "held": held.iter().map(|h| serde_json::json!({"run": h.run_id, "op": h.op.kind(), "key": h.op.key().0, "name": h.op.label()})).collect::<Vec<_>>(),
             "token_days_left": days_left,
             "state": config.state_path,
@@ -421,6 +423,11 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
         if let Some(e) = &r.error {
             let _ = writeln!(out, "      error: {}", e.lines().next().unwrap_or(""));
         }
+    }
+    let ops: Vec<String> =
+        totals.operations.iter().map(|c| format!("{} {}={}", c.kind, c.outcome, c.count)).collect();
+    if !ops.is_empty() {
+        let _ = writeln!(out, "\noperations journaled: {}", ops.join(", "));
     }
     let _ = writeln!(out, "\nheld operations: {}", held.len());
     for h in &held {
