@@ -73,10 +73,10 @@ fn systemd_analyze_security_rates_the_exposure_at_most_2() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("Overall exposure level for scimsync.service:"))
-        .unwrap_or_else(|| panic!("no overall exposure in:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let line =
+        stdout.lines().find(|l| l.contains("Overall exposure level for scimsync.service:")).unwrap_or_else(
+            || panic!("no overall exposure in:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)),
+        );
     let score: f64 = line
         .rsplit(':')
         .next()
