@@ -53,6 +53,10 @@ impl Daemon {
         let n = std::fs::read_dir(site.dir.path()).unwrap().count();
         let log = site.dir.path().join(format!("daemon-{n}.log"));
         let mut cmd = site.command(&["--log-format", "json", "run"]);
+        // Never notify a service manager the test itself may run under.
+        for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            cmd.env_remove(var);
+        }
         cmd.envs(env.iter().copied()).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
         Daemon { child: cmd.spawn().expect("start scimsync run"), log }
     }
