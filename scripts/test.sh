@@ -134,6 +134,19 @@ export SLAPADD_BIN=${SLAPADD_BIN:-$(find_prog slapadd)}
 export SLAPCAT_BIN=${SLAPCAT_BIN:-$(find_prog slapcat)}
 export LDAPSEARCH_BIN=${LDAPSEARCH_BIN:-$(find_prog ldapsearch)}
 
+# systemd-analyze (verify, security --offline) for tests/systemd_unit.rs, and /bin/kill, which
+# the unit's ExecReload names. Installing the package starts nothing.
+if command -v systemd-analyze >/dev/null; then
+    log "systemd-analyze present"
+else
+    log "installing systemd (for systemd-analyze)"
+    apt_install systemd
+    command -v systemd-analyze >/dev/null || die "systemd-analyze still missing after the apt install"
+fi
+if [[ ! -x /bin/kill ]]; then
+    apt_install procps
+fi
+
 # The pinned SCIM 2.0 server, in a venv local to the checkout, with its `cursor` extra (RFC 9865
 # cursor pagination, for the SCIM source tests).
 venv=$ROOT/.venv

@@ -72,6 +72,8 @@ pub enum Command {
     },
     /// One run that applies the plan to the target.
     Sync,
+    /// The daemon: runs on the schedule and when the source file changes, until SIGTERM.
+    Run,
     /// Apply a plan saved with `plan --format json --out FILE`, if the source and the snapshot
     /// have not changed since.
     Apply { planfile: PathBuf },
@@ -99,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { offline } => check(&cli.config, offline),
         Command::Status { format } => status(&load_config(&cli.config)?, format),
         Command::Sync => apply_run(&load_config(&cli.config)?, sync::Mode::Sync),
+        Command::Run => crate::daemon::run(&cli.config, load_config(&cli.config)?),
         Command::Apply { planfile } => {
             let text = std::fs::read_to_string(&planfile)
                 .with_context(|| format!("cannot read the plan file {}", planfile.display()))?;
@@ -304,6 +307,7 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn apply_run(config: &Config, mode: sync::Mode) -> anyhow::Result<ExitCode> {
+    let _lock = crate::store::InstanceLock::acquire(&config.state_path)?;
     let opts = sync::Options { mode, ..Default::default() };
     let outcome = sync::run(config, opts)?;
     let s = outcome.plan.summary();
@@ -374,12 +378,14 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let store = open_store(config)?;
     let runs = store.recent_runs(10)?;
     let held = store.held_ops(None)?;
+    let totals = store.stats()?;
     let days_left = config.target.token_expires.map(|t| (t - now()).div_euclid(86_400));
     let quarantine = store.quarantine()?.filter(|q| q.active(now()));
     let pending = store.pending_deprovision()?;
     if format == Format::Json {
         let v = serde_json::json!({
             "runs": runs,
+            "totals": totals,
             "held": held.iter().map(|h| serde_json::json!({"run": h.run_id, "op": h.op.kind(), "key": h.op.key().0, "name": h.op.label()})).collect::<Vec<_>>(),
             "token_days_left": days_left,
             "quarantine": quarantine,
@@ -437,6 +443,11 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
         for (name, _, runs) in &pending {
             let _ = writeln!(out, "  {name} (missing for {runs} run(s))");
         }
+    }
+    let ops: Vec<String> =
+        totals.operations.iter().map(|c| format!("{} {}={}", c.kind, c.outcome, c.count)).collect();
+    if !ops.is_empty() {
+        let _ = writeln!(out, "\noperations journaled: {}", ops.join(", "));
     }
     let _ = writeln!(out, "\nheld operations: {}", held.len());
     for h in &held {

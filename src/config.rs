@@ -6,8 +6,8 @@ mod validate;
 
 pub use raw::*;
 pub use validate::{
-    is_loopback_url, validate, Config, ConfigError, ConfigErrors, DirectoryRules, Profile, SourceConfig,
-    SourceKind, TargetConfig,
+    is_loopback_url, parse_cron, validate, Config, ConfigError, ConfigErrors, DirectoryRules, Profile,
+    SourceConfig, SourceKind, TargetConfig,
 };
 
 use figment::providers::{Env, Format, Toml};

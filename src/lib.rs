@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod executor;
 pub mod mapping;
 pub mod model;

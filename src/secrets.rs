@@ -76,18 +76,11 @@ impl Lookup<'_> {
         Ok(Token { secret: SecretString::from(token), source })
     }
 
-    /// The configured file, then `$CREDENTIALS_DIRECTORY/<credential>`, then the variables;
-    /// `None` when none of them is there.
+    /// `$CREDENTIALS_DIRECTORY/<credential>` (systemd passed it: under `DynamicUser=` the
+    /// service cannot read a root-only file), then the configured file, then the variables;
+    /// `None` when none is configured or present.
     fn find(&self) -> Option<Result<Token, SecretError>> {
-        let creds = std::env::var_os("CREDENTIALS_DIRECTORY");
-        if let Some(path) = self.file {
-            // systemd credentials take precedence over a configured path that does not exist here.
-            if path.exists() || creds.is_none() {
-                let source = format!("{} {}", self.file_key, path.display());
-                return Some(read_file(self.what, self.file_key, path).and_then(|t| self.checked(t, source)));
-            }
-        }
-        if let Some(dir) = creds {
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
             let path = Path::new(&dir).join(self.credential);
             if path.exists() {
                 // systemd makes credentials readable by the service only; no mode check needed.
@@ -101,17 +94,33 @@ impl Lookup<'_> {
                 return Some(text.and_then(|t| self.checked(t, source)));
             }
         }
+        if let Some(path) = self.file.filter(|p| p.exists()) {
+            let source = format!("{} {}", self.file_key, path.display());
+            return Some(read_file(self.what, self.file_key, path).and_then(|t| self.checked(t, source)));
+        }
         for (var, described) in &self.env {
             if let Ok(v) = std::env::var(var) {
                 return Some(self.checked(v, described.clone()));
             }
         }
-        None
+        let path = self.file?;
+        let vars: Vec<&str> = self.env.iter().map(|(v, _)| *v).collect();
+        Some(Err(SecretError::Missing {
+            what: self.what,
+            hint: format!(
+                "{} {} does not exist: write it there, pass it with systemd's LoadCredential={}:PATH{}",
+                self.file_key,
+                path.display(),
+                self.credential,
+                if vars.is_empty() { String::new() } else { format!(", or set {}", vars.join(" or ")) }
+            ),
+        }))
     }
 }
 
-/// Reads the target token: `target.token_file`, then `$CREDENTIALS_DIRECTORY/target.token`, then
-/// the variable named by `target.token_env`, then `SCIMSYNC_TOKEN`.
+/// Reads the target token: systemd's `$CREDENTIALS_DIRECTORY/target.token` when the service
+/// manager passed one (under `DynamicUser=` the service cannot read a root-only token file),
+/// then `target.token_file`, then the variable named by `target.token_env`, then `SCIMSYNC_TOKEN`.
 pub fn load_token(cfg: &TargetConfig) -> Result<Token, SecretError> {
     let env = cfg.token_env.iter().map(String::as_str).chain([TOKEN_ENV]);
     let lookup = Lookup {

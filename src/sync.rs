@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _};
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 /// What the caller wants from this run beyond a plain sync.
 #[derive(Clone, Debug, Default)]
@@ -48,6 +49,8 @@ pub struct Outcome {
     pub plan: Plan,
     pub report: Report,
     pub recovered: u64,
+    /// Source records read (before mapping).
+    pub records_read: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -81,8 +84,21 @@ pub fn client(config: &Config, mut opts: ClientOptions) -> anyhow::Result<Target
     Ok(TargetClient::with_options(&config.target, token.secret, opts)?)
 }
 
-/// One applying run. Errors that abort the run are recorded in its run record and returned.
+/// One applying run on a runtime of its own (the commands). Errors that abort the run are
+/// recorded in its run record and returned.
 pub fn run(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run_async(config, opts))
+}
+
+/// One applying run on the caller's runtime (the daemon runs it from a blocking thread with
+/// `Handle::block_on`: the source read and SQLite commits block). Everything it logs is in a
+/// `run` span carrying the run id.
+pub async fn run_async(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
     let mut store = Store::open(&config.state_path).context("opening the state database")?;
     let kind = match opts.mode {
         Mode::Sync => RunKind::Sync,
@@ -90,13 +106,9 @@ pub fn run(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
         Mode::Approve(_) => RunKind::Approve,
     };
     let run_id = store.begin_run(kind, now())?;
-    let _span = tracing::info_span!("run", run = run_id, kind = kind.as_str()).entered();
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .and_then(|rt| rt.block_on(run_inner(config, &mut store, run_id, &opts)));
+    let span = tracing::info_span!("run", run = run_id, kind = kind.as_str());
+    let result = run_inner(config, &mut store, run_id, &opts).instrument(span.clone()).await;
+    let _span = span.entered();
     let auth_stopped = match &result {
         Ok(o) => o.report.stopped.is_some(),
         Err(e) => {
@@ -128,8 +140,15 @@ pub fn run(config: &Config, opts: Options) -> anyhow::Result<Outcome> {
     match result {
         Ok(outcome) => {
             let error = outcome.report.stopped.clone().or_else(|| {
-                (!outcome.report.failed.is_empty())
-                    .then(|| format!("{} operation(s) failed", outcome.report.failed.len()))
+                if outcome.outcome == RunOutcome::Interrupted {
+                    Some(format!(
+                        "stopped by a shutdown request with {} operation(s) not sent; the next run sends them",
+                        outcome.report.not_started
+                    ))
+                } else {
+                    (!outcome.report.failed.is_empty())
+                        .then(|| format!("{} operation(s) failed", outcome.report.failed.len()))
+                }
             });
             store.finish_run(run_id, outcome.outcome, Some(&outcome.plan), error.as_deref(), now())?;
             Ok(outcome)
@@ -163,6 +182,7 @@ async fn run_inner(
                 plan: Plan::default(),
                 report,
                 recovered: 0,
+                records_read: 0,
             });
         }
     }
@@ -225,13 +245,17 @@ async fn run_inner(
     if report.stopped.is_none() {
         store.record_presence(plan)?;
     }
+    // A stop request leaves operations unsent: the run is interrupted, not finished.
+    let interrupted = opts.stop.load(std::sync::atomic::Ordering::SeqCst) && report.not_started > 0;
     if let Mode::Approve(run) = opts.mode {
-        if report.stopped.is_none() && report.failed.is_empty() {
+        if report.stopped.is_none() && report.failed.is_empty() && !interrupted {
             store.release_held(run, now())?;
         }
     }
     let outcome = if report.stopped.is_some() {
         RunOutcome::Failed
+    } else if interrupted {
+        RunOutcome::Interrupted
     } else if !report.failed.is_empty() {
         RunOutcome::Partial
     } else if plan.is_held() {
@@ -239,7 +263,8 @@ async fn run_inner(
     } else {
         RunOutcome::Ok
     };
-    Ok(Outcome { run_id, outcome, plan: prepared.plan, report, recovered: recovery.resolved })
+    let records_read = prepared.desired.records_read;
+    Ok(Outcome { run_id, outcome, plan: prepared.plan, report, recovered: recovery.resolved, records_read })
 }
 
 /// What `sync` and `status` say about a quarantine.

@@ -372,6 +372,8 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
             "schedule.cron",
             format!("{cron:?} has {fields} fields: write 6 (with seconds), e.g. \"0 */15 * * * *\""),
         );
+    } else if let Err(e) = parse_cron(&cron) {
+        errors.push("schedule.cron", e);
     }
     let metrics_listen = match raw.metrics.listen {
         None => None,
@@ -415,6 +417,17 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
         }),
         _ => Err(errors),
     }
+}
+
+/// Parses `schedule.cron` exactly as the daemon's scheduler (tokio-cron-scheduler) does: six
+/// fields with seconds, day-of-month and day-of-week both honoured.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("{expr:?} is not a cron expression ({e}): write 6 fields with seconds, e.g. \"0 */15 * * * *\""))
 }
 
 fn parse_deprovision(errors: &mut ConfigErrors, key: &str, v: &str) -> Deprovision {

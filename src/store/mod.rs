@@ -5,11 +5,15 @@
 //! and audit rows that explain it; the database is created readable by its owner only (0600);
 //! WAL with `synchronous = FULL`, so a committed operation survives power loss.
 
+mod lock;
 mod migrations;
 mod runs;
 mod snapshot;
+mod stats;
 
+pub use lock::{InstanceLock, LockError};
 pub use runs::{AuditEntry, HeldOp, RunKind, RunOutcome, RunRecord};
+pub use stats::{Count, Stats};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -35,6 +35,9 @@ pub enum RunOutcome {
     Failed,
     /// Nothing written: the target is quarantined until the back-off ends.
     Quarantined,
+    /// Stopped by a shutdown request (SIGTERM) before every operation was sent; what was sent
+    /// is committed, the next run sends the rest.
+    Interrupted,
 }
 
 impl RunOutcome {
@@ -45,6 +48,7 @@ impl RunOutcome {
             RunOutcome::Partial => "partial",
             RunOutcome::Failed => "failed",
             RunOutcome::Quarantined => "quarantined",
+            RunOutcome::Interrupted => "interrupted",
         }
     }
 }

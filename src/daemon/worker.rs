@@ -1,0 +1,196 @@
+//! The one worker: takes run requests one at a time, runs `sync` on a blocking thread, records
+//! what happened for `/healthz` and `/metrics`, tells systemd, and beats the watchdog.
+
+use super::{notify, LastRun, Shared, Trigger};
+use crate::pipeline::now;
+use crate::reconcile::plan::Summary;
+use crate::store::RunOutcome;
+use crate::sync::{self, Outcome};
+use sd_notify::NotifyState;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Interval, MissedTickBehavior};
+
+/// `WATCHDOG=1` at half the watchdog period, from this loop, so a stuck worker stops the pings.
+struct Heartbeat(Option<Interval>);
+
+impl Heartbeat {
+    fn new(watchdog: Option<Duration>) -> Heartbeat {
+        Heartbeat(watchdog.map(|w| {
+            let mut i = tokio::time::interval((w / 2).max(Duration::from_millis(100)));
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            i
+        }))
+    }
+
+    async fn beat(&mut self) {
+        match &mut self.0 {
+            Some(interval) => {
+                interval.tick().await;
+                notify(&[NotifyState::Watchdog]);
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Runs until the request channel closes (shutdown) or a stop is requested.
+pub(super) async fn run(
+    mut requests: mpsc::Receiver<Trigger>,
+    shared: Arc<Shared>,
+    watchdog: Option<Duration>,
+) {
+    let mut heartbeat = Heartbeat::new(watchdog);
+    loop {
+        let trigger = tokio::select! {
+            request = requests.recv() => match request {
+                Some(trigger) => trigger,
+                None => break,
+            },
+            () = heartbeat.beat() => continue,
+        };
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let config = shared.config();
+        let started = now();
+        shared.live().running_since = Some(started);
+        tracing::info!(trigger = trigger.as_str(), "Run starting.");
+        let handle = tokio::runtime::Handle::current();
+        let opts =
+            sync::Options { mode: sync::Mode::Sync, stop: shared.stop.clone(), client: Default::default() };
+        let mut job = tokio::task::spawn_blocking(move || handle.block_on(sync::run_async(&config, opts)));
+        let joined = loop {
+            tokio::select! {
+                joined = &mut job => break joined,
+                () = heartbeat.beat() => {}
+            }
+        };
+        let result = joined.unwrap_or_else(|e| Err(anyhow::anyhow!("the run panicked: {e}")));
+        let finished = now();
+        let last = record(&result, trigger, finished, started);
+        notify(&[NotifyState::Status(&status_line(&result, finished))]);
+        let mut live = shared.live();
+        live.running_since = None;
+        if let Ok(outcome) = &result {
+            live.records_read = Some(outcome.records_read);
+        }
+        live.last = Some(last);
+    }
+}
+
+/// Logs the end of a run and turns it into what `/healthz` reports.
+fn record(result: &anyhow::Result<Outcome>, trigger: Trigger, finished: i64, started: i64) -> LastRun {
+    let secs = finished - started;
+    match result {
+        Ok(o) => {
+            let s = o.plan.summary();
+            let error = o.report.stopped.clone().or_else(|| match o.outcome {
+                RunOutcome::Interrupted => Some(format!(
+                    "stopped by a shutdown request; {} operation(s) not sent",
+                    o.report.not_started
+                )),
+                RunOutcome::Partial => Some(format!("{} operation(s) failed", o.report.failed.len())),
+                _ => None,
+            });
+            tracing::info!(
+                run = o.run_id,
+                trigger = trigger.as_str(),
+                outcome = o.outcome.as_str(),
+                secs,
+                records = o.records_read,
+                applied = o.report.applied,
+                failed = o.report.failed.len(),
+                held = s.held,
+                "Run finished."
+            );
+            LastRun { run_id: Some(o.run_id), outcome: o.outcome, error, finished_at: finished }
+        }
+        Err(e) => {
+            tracing::error!(trigger = trigger.as_str(), secs, error = format!("{e:#}"), "Run failed.");
+            LastRun {
+                run_id: None,
+                outcome: RunOutcome::Failed,
+                error: Some(format!("{e:#}")),
+                finished_at: finished,
+            }
+        }
+    }
+}
+
+/// `last run 12:00: 3 created, 1 deactivated` — systemd shows it in `systemctl status`.
+pub(super) fn status_line(result: &anyhow::Result<Outcome>, finished: i64) -> String {
+    let at = chrono::DateTime::from_timestamp(finished, 0)
+        .map(|t| t.with_timezone(&chrono::Local).format("%H:%M").to_string())
+        .unwrap_or_default();
+    match result {
+        Err(e) => {
+            let e = format!("{e:#}");
+            format!("last run {at} failed: {}", e.lines().next().unwrap_or(""))
+        }
+        Ok(o) => {
+            let mut parts = changes(&o.plan.summary());
+            if !o.report.failed.is_empty() {
+                parts.push(format!("{} failed", o.report.failed.len()));
+            }
+            match o.outcome {
+                RunOutcome::Held => {
+                    parts.push(format!("{} held (scimsync approve {})", o.plan.summary().held, o.run_id))
+                }
+                RunOutcome::Interrupted => parts.push("interrupted".into()),
+                RunOutcome::Quarantined => parts.push("quarantined: nothing written".into()),
+                RunOutcome::Failed => {
+                    let why = o.report.stopped.as_deref().unwrap_or("stopped");
+                    parts.push(format!("stopped: {}", why.lines().next().unwrap_or("")));
+                }
+                RunOutcome::Ok | RunOutcome::Partial => {}
+            }
+            if parts.is_empty() {
+                parts.push("no changes".into());
+            }
+            format!("last run {at}: {}", parts.join(", "))
+        }
+    }
+}
+
+fn changes(s: &Summary) -> Vec<String> {
+    [
+        (s.create_user, "created"),
+        (s.update_user + s.reactivate_user, "updated"),
+        (s.deactivate_user, "deactivated"),
+        (s.delete_user, "deleted"),
+        (s.create_group + s.update_group + s.delete_group, "group changes"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Report;
+    use crate::reconcile::plan::Plan;
+
+    #[test]
+    fn status_line_names_the_changes_or_the_failure() {
+        let t = chrono::Local::now().timestamp();
+        let hhmm = chrono::Local::now().format("%H:%M").to_string();
+        let ok = Outcome {
+            run_id: 3,
+            outcome: RunOutcome::Ok,
+            plan: Plan::default(),
+            report: Report::default(),
+            recovered: 0,
+            records_read: 10,
+        };
+        assert_eq!(status_line(&Ok(ok), t), format!("last run {hhmm}: no changes"));
+        let failed: anyhow::Result<Outcome> = Err(anyhow::anyhow!("reading the source failed\nmore"));
+        assert_eq!(status_line(&failed, t), format!("last run {hhmm} failed: reading the source failed"));
+        let s = Summary { create_user: 3, deactivate_user: 1, ..Summary::default() };
+        assert_eq!(changes(&s), ["3 created", "1 deactivated"]);
+    }
+}
