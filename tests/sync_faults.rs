@@ -80,7 +80,10 @@ fn a_fault_storm_converges_with_no_duplicates_and_retry_after_honoured() {
         ],
     );
     let site = Site::with_url(&proxy.base_url(), &token, "", "");
-    site.write_source(&directory(300));
+    // scripts/fault-storm.sh sets FAULT_STORM_USERS=5000.
+    let users: u32 = std::env::var("FAULT_STORM_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    site.write_source(&directory(users));
+    let started = std::time::Instant::now();
     let mut runs = 0;
     loop {
         runs += 1;
@@ -91,14 +94,15 @@ fn a_fault_storm_converges_with_no_duplicates_and_retry_after_honoured() {
         assert_eq!(run.code, Some(1), "{run}");
         assert!(runs < 6, "no convergence after {runs} runs:\n{run}");
     }
+    let elapsed = started.elapsed();
     let (names, groups) = rt().block_on(state(&base, &token));
-    assert_eq!(names.len(), 300);
+    assert_eq!(names.len() as u32, users);
     assert!(
         names.values().all(|n| *n == 1),
         "duplicates: {:?}",
         names.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
     );
-    assert_eq!(groups.get("odd"), Some(&150));
+    assert_eq!(groups.get("odd"), Some(&(users as usize / 2)));
     assert_eq!(groups.get("few"), Some(&5));
     assert_eq!(groups.len(), 2, "{groups:?}");
     let plan = site.scimsync(&["plan", "--detailed-exitcode"]);
@@ -120,6 +124,19 @@ fn a_fault_storm_converges_with_no_duplicates_and_retry_after_honoured() {
         }
     }
     assert!(honoured > 0, "no retry after a 429 was seen");
+    let faulted = log.iter().filter(|e| e["fault"] != "none").count();
+    println!(
+        "fault storm: {users} users converged in {runs} run(s), {:.1} s; {} requests, {faulted} faulted ({:.0}%): {} × 429, {} × 5xx, {} resets before, {} after, {} stalls, {} cut bodies; {honoured} retries after a 429 all waited the Retry-After",
+        elapsed.as_secs_f64(),
+        log.len(),
+        faulted as f64 * 100.0 / log.len() as f64,
+        faults("429"),
+        faults("5xx"),
+        faults("reset_before"),
+        faults("reset_after"),
+        faults("stall"),
+        faults("truncate")
+    );
 }
 
 #[test]
