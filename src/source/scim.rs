@@ -19,14 +19,14 @@ use super::directory::SourceDirectory;
 use super::{json, SourceError};
 use crate::config::SourceConfig;
 use crate::secrets::{self, SourceAuth};
-use crate::target::{describe, error_detail, parse_retry_after, retry_policy, tls_error};
+use crate::target::{describe, error_detail, exchange, retry_policy, Exchange};
 use crate::target::{Failure, Retry, RetryConfig};
-use reqwest::header::{HeaderValue, ACCEPT, RETRY_AFTER};
+use reqwest::header::{HeaderValue, ACCEPT};
 use reqwest::Url;
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Reads the SCIM source completely, or fails saying what went wrong.
 pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
@@ -174,22 +174,7 @@ impl Client {
             }
         };
         let started = Instant::now();
-        let resp = match req.send().await {
-            Ok(resp) => resp,
-            Err(e) => {
-                if let Some(tls) = tls_error(&e) {
-                    return Err(Failure::Tls { message: tls.to_string() });
-                }
-                return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
-            }
-        };
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = resp.bytes().await;
+        let Exchange { status, retry_after, body: bytes } = exchange(req).await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM source request.");
         if status.is_success() {

@@ -19,7 +19,7 @@ mod tests;
 pub use body::{NINJAONE_SCHEMA, USER_SCHEMA};
 pub use retry::{parse_retry_after, retry_policy, Failure, Retry, RetryConfig};
 /// Shared with the SCIM source's client.
-pub(crate) use scim::{describe, error_detail, tls_error};
+pub(crate) use scim::{describe, error_detail, exchange, Exchange};
 
 use crate::config::{Profile, TargetConfig};
 use crate::model::{Attr, DesiredUser};

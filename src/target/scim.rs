@@ -160,26 +160,10 @@ impl Inner {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         let started = Instant::now();
-        let result = req.send().await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let resp = match result {
-            Ok(resp) => resp,
-            Err(e) => {
-                let error = describe(&e);
-                tracing::debug!(%method, path = url.path(), elapsed_ms, %error, "SCIM request failed.");
-                if let Some(tls) = tls_error(&e) {
-                    return Err(Failure::Tls { message: tls.to_string() });
-                }
-                return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
-            }
-        };
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = resp.bytes().await;
+        let Exchange { status, retry_after, body: bytes } = exchange(req).await.inspect_err(|f| {
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::debug!(%method, path = url.path(), elapsed_ms, error = ?f, "SCIM request failed.");
+        })?;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!(%method, path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM request.");
         if status.is_success() {
@@ -292,6 +276,35 @@ fn truncate(s: &str, max_chars: usize) -> String {
 
 /// The TLS error inside a failed request, if that is what failed. rustls's error travels
 /// inside (nested) `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
+/// What came back for one request: the status, a `Retry-After` delay, and the body as far as it
+/// arrived.
+pub(crate) struct Exchange {
+    pub status: reqwest::StatusCode,
+    pub retry_after: Option<std::time::Duration>,
+    pub body: Result<bytes::Bytes, reqwest::Error>,
+}
+
+/// Sends a request and reads its answer. No answer at all is a `Failure`: TLS, or broken (with
+/// whether the request may have reached the server).
+pub(crate) async fn exchange(req: reqwest::RequestBuilder) -> Result<Exchange, Failure> {
+    let resp = match req.send().await {
+        Ok(resp) => resp,
+        Err(e) => {
+            if let Some(tls) = tls_error(&e) {
+                return Err(Failure::Tls { message: tls.to_string() });
+            }
+            return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
+        }
+    };
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    Ok(Exchange { status, retry_after, body: resp.bytes().await })
+}
+
 pub(crate) fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
