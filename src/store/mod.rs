@@ -10,6 +10,7 @@ mod runs;
 mod snapshot;
 
 pub use runs::{AuditEntry, HeldOp, RunKind, RunOutcome, RunRecord};
+pub use snapshot::Confirmed;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
