@@ -7,6 +7,7 @@ pub mod ldif;
 
 use crate::config::{SourceConfig, SourceKind};
 use directory::SourceDirectory;
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
@@ -39,13 +40,38 @@ fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
 
 /// Reads the configured source completely, or fails: nothing is planned from a partial read.
 pub fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
+    read_for(cfg, None)
+}
+
+/// [`read`], keeping in each user record only the attributes in `wanted` (lowercased types
+/// without options; the directory rules read theirs before they are dropped); `None` keeps
+/// every attribute. The mapping names what it reads ([`crate::mapping::Mapping::source_attributes`]): a million-user
+/// export then does not sit in memory whole.
+pub fn read_for(
+    cfg: &SourceConfig,
+    wanted: Option<&HashSet<String>>,
+) -> Result<SourceDirectory, SourceError> {
+    let keep: Option<HashSet<String>> = wanted.map(|w| {
+        let mut keep: HashSet<String> = directory::needed_attributes(&cfg.directory).collect();
+        keep.extend(w.iter().cloned());
+        keep
+    });
     let path = cfg.path.as_deref().unwrap_or(Path::new(""));
     let name = path.display().to_string();
-    let dir = match cfg.kind {
+    let mut dir = match cfg.kind {
         SourceKind::Ldif => {
             let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
-            let records = ldif::LdifReader::new(open(path)?, name.clone(), policy).collect::<Result<Vec<_>, _>>()?;
-            directory::interpret(records, &cfg.directory)
+            let mut reader = ldif::LdifReader::new(open(path)?, name.clone(), policy);
+            if let Some(keep) = &keep {
+                reader = reader.keep_only(keep.clone());
+            }
+            let mut failed = None;
+            let records = reader.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+            let dir = directory::interpret_keeping(records, &cfg.directory, wanted);
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            dir
         }
         SourceKind::Csv => csv::read(open(path)?, &name, cfg)?,
         SourceKind::Json => json::read(open(path)?, &name)?,
@@ -59,6 +85,12 @@ pub fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
         return Err(SourceError::Incomplete(format!(
             "{name} holds no records: an empty export is refused; check the export job"
         )));
+    }
+    if let (Some(wanted), SourceKind::Csv | SourceKind::Json) = (wanted, cfg.kind) {
+        for u in &mut dir.users {
+            u.record.attrs.retain(|(n, _)| wanted.contains(attr_base(n)));
+            u.record.attrs.shrink_to_fit();
+        }
     }
     Ok(dir)
 }
