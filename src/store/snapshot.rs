@@ -102,19 +102,23 @@ impl Store {
             .conn
             .prepare("SELECT key, target_id, attrs, active, roles, missing_since, missing_runs FROM users")?;
         let mut rows = stmt.query([])?;
+        // Collected into a vector and built into the map in one go (sorted once, not inserted one
+        // by one); the JSON columns are parsed where SQLite holds them, not copied.
+        let mut users = Vec::new();
         while let Some(r) = rows.next()? {
             let key = SourceKey(r.get(0)?);
             let user = user_from_row(
                 &key,
                 r.get(1)?,
-                &r.get::<_, String>(2)?,
+                r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?,
                 r.get(3)?,
-                &r.get::<_, String>(4)?,
+                r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?,
                 r.get(5)?,
                 r.get(6)?,
             )?;
-            snap.users.insert(key, user);
+            users.push((key, user));
         }
+        snap.users = users.into_iter().collect();
         let mut stmt = self.conn.prepare("SELECT key, target_id, display_name FROM groups")?;
         let mut groups: BTreeMap<SourceKey, ManagedGroup> = stmt
             .query_map([], |r| {
