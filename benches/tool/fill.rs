@@ -1,11 +1,11 @@
-//! `scimsync-bench-fill` — for benchmarks only, never for a real deployment: plans the configured
+//! `scimsync-bench fill` — for benchmarks only, never for a real deployment: plans the configured
 //! source against the state database and commits every planned operation to the snapshot as if a
 //! target had confirmed it (creates get fake ids `bench-N`). It sends nothing anywhere. It brings a
 //! snapshot up to date so that `plan` and `sync` can be measured against it, and it times the
 //! snapshot write of a first sync (`Store::commit_ops`, many operations per transaction).
 //!
 //! ```text
-//! scimsync-bench-fill --config benches/bench.toml [--batch 10000]
+//! scimsync-bench fill --config benches/bench.toml [--batch 10000]
 //! ```
 //! Prints one line: `prepare_s=… commit_s=… ops=…`.
 
@@ -15,8 +15,7 @@ use scimsync::store::{Confirmed, RunKind, RunOutcome, Store};
 use std::path::PathBuf;
 use std::time::Instant;
 
-fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+pub fn main(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut config_path = None;
     let mut batch = 10_000usize;
     while let Some(a) = args.next() {
@@ -24,11 +23,11 @@ fn main() -> anyhow::Result<()> {
             "--config" => config_path = args.next().map(PathBuf::from),
             "--batch" => batch = args.next().context("--batch needs a number")?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: scimsync-bench-fill --config FILE [--batch N]"
+                "unknown argument {other:?}; usage: scimsync-bench fill --config FILE [--batch N]"
             ),
         }
     }
-    let config_path = config_path.context("usage: scimsync-bench-fill --config FILE [--batch N]")?;
+    let config_path = config_path.context("usage: scimsync-bench fill --config FILE [--batch N]")?;
     let config = scimsync::config::load(&config_path)?;
     let mut store = Store::open(&config.state_path)?;
     let now = pipeline::now();
