@@ -201,6 +201,11 @@ cargo fmt --check || die "formatting differs: run 'cargo fmt' and commit the res
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+# The benchmarks' quick smoke (2,000 users, debug build): the bench tools still work, and a
+# no-change plan and sync send nothing and rewrite nothing. Full runs: benches/README.md.
+log "benches/run.sh --smoke"
+bash benches/run.sh --smoke
+
 # Doc tests first: nextest does not run them, and the test runner's summary should be the last
 # thing this script prints.
 log "cargo test --doc"

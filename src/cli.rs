@@ -171,13 +171,17 @@ fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> 
     emit(&text, out)?;
     let outcome = if plan.is_held() { RunOutcome::Held } else { RunOutcome::Ok };
     store.finish_run(run_id, outcome, Some(plan), None, now())?;
-    Ok(if plan.is_held() {
+    let code = if plan.is_held() {
         ExitCode::from(3)
     } else if detailed && !plan.is_empty() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    // The process ends next: freeing a large directory piece by piece would take longer than the
+    // run itself took to plan it.
+    std::mem::forget(prepared);
+    Ok(code)
 }
 
 fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result<ExitCode> {

@@ -7,7 +7,7 @@ use crate::reconcile::desired;
 use crate::source::directory::{SourceDirectory, SourceUser};
 use crate::source::Value;
 use cel::{Context, Env, Program};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// The ninjaone user type every user falls back to.
@@ -47,6 +47,74 @@ pub struct Mapping {
     active: Option<(String, Arc<Program>)>,
     profile: Profile,
     user_types: Vec<String>,
+    /// What the expressions read, to build each user's expression scope with only that.
+    reads: Reads,
+}
+
+/// What the compiled expressions read from a user's scope.
+#[derive(Clone, Debug, Default)]
+struct Reads {
+    /// Scope variables named anywhere (`user`, `values`, `groups`, `dn`, `key`).
+    variables: BTreeSet<String>,
+    /// Attributes read through `user.NAME`, `has(user.NAME)` or `user["NAME"]` (likewise
+    /// `values`); `None` when an expression uses those maps any other way, so every attribute
+    /// must be there.
+    attributes: Option<BTreeSet<String>>,
+}
+
+impl Reads {
+    fn add(&mut self, program: &Program) {
+        for v in program.references().variables() {
+            self.variables.insert(v.to_owned());
+        }
+        if let Some(attrs) = &mut self.attributes {
+            if !attribute_reads(program.expression(), attrs) {
+                self.attributes = None;
+            }
+        }
+    }
+}
+
+/// Collects the attributes an expression reads from `user` or `values`; false when it uses one of
+/// them in a way that can reach any attribute (`user[name]`, `user.all(...)`, `size(user)`, …).
+fn attribute_reads(e: &cel::common::ast::IdedExpr, out: &mut BTreeSet<String>) -> bool {
+    use cel::common::ast::{EntryExpr, Expr, LiteralValue};
+    let is_map = |e: &Expr| matches!(e, Expr::Ident(n) if n == "user" || n == "values");
+    match &e.expr {
+        Expr::Ident(n) => !(n == "user" || n == "values"),
+        Expr::Select(sel) if is_map(&sel.operand.expr) => {
+            out.insert(sel.field.to_ascii_lowercase());
+            true
+        }
+        Expr::Select(sel) => attribute_reads(&sel.operand, out),
+        Expr::Call(call) => {
+            if call.func_name == "_[_]"
+                && call.target.is_none()
+                && call.args.len() == 2
+                && is_map(&call.args[0].expr)
+            {
+                if let Expr::Literal(LiteralValue::String(name)) = &call.args[1].expr {
+                    out.insert(name.to_ascii_lowercase());
+                    return true;
+                }
+            }
+            call.target.as_deref().is_none_or(|t| attribute_reads(t, out))
+                && call.args.iter().all(|a| attribute_reads(a, out))
+        }
+        Expr::Comprehension(c) => [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result]
+            .into_iter()
+            .all(|x| attribute_reads(x, out)),
+        Expr::List(l) => l.elements.iter().all(|x| attribute_reads(x, out)),
+        Expr::Map(m) => m.entries.iter().all(|entry| match &entry.expr {
+            EntryExpr::MapEntry(me) => attribute_reads(&me.key, out) && attribute_reads(&me.value, out),
+            EntryExpr::StructField(f) => attribute_reads(&f.value, out),
+        }),
+        Expr::Struct(st) => st.entries.iter().all(|entry| match &entry.expr {
+            EntryExpr::MapEntry(me) => attribute_reads(&me.key, out) && attribute_reads(&me.value, out),
+            EntryExpr::StructField(f) => attribute_reads(&f.value, out),
+        }),
+        Expr::Literal(_) | Expr::Unspecified => true,
+    }
 }
 
 fn defaults(kind: SourceKind) -> Vec<(Attr, &'static [&'static str])> {
@@ -237,9 +305,38 @@ impl Mapping {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mapping =
-            Mapping { env, rules, assignments, roles, active, profile, user_types: user_types.to_vec() };
+        let mut reads = Reads { attributes: Some(BTreeSet::new()), ..Reads::default() };
+        for rule in rules.values() {
+            if let Rule::Expr { program, .. } = rule {
+                reads.add(program);
+            }
+        }
+        if let Some((_, program)) = &active {
+            reads.add(program);
+        }
+        let mapping = Mapping {
+            env,
+            rules,
+            assignments,
+            roles,
+            active,
+            profile,
+            user_types: user_types.to_vec(),
+            reads,
+        };
         Ok((mapping, warnings))
+    }
+
+    /// The source attributes (lowercased) the rules read, for [`crate::source::read_for`];
+    /// `None` when an expression may read any attribute.
+    pub fn source_attributes(&self) -> Option<HashSet<String>> {
+        let mut out: HashSet<String> = self.reads.attributes.as_ref()?.iter().cloned().collect();
+        for rule in self.rules.values() {
+            if let Rule::From(names) = rule {
+                out.extend(names.iter().filter(|n| !n.starts_with('$')).map(|n| n.to_ascii_lowercase()));
+            }
+        }
+        Some(out)
     }
 
     /// Maps a whole source read into the desired state.
@@ -249,7 +346,10 @@ impl Mapping {
         let mut skipped = dir.skipped;
         let mut warnings = Vec::new();
         let mut no_type = 0u64;
-        for su in &dir.users {
+        // Each source user is freed once mapped: the source and the desired state are never
+        // both whole in memory.
+        for su in dir.users {
+            let su = &su;
             match self.map_user(&root, su, &mut warnings, &mut no_type) {
                 Ok(u) => users.push(u),
                 Err(reason) => skipped.push(Skip {
@@ -289,7 +389,7 @@ impl Mapping {
                 Rule::Value(v) => Some(v.clone()),
                 Rule::From(names) => names.iter().find_map(|n| lookup(su, n)),
                 Rule::Expr { source, program } => {
-                    let ctx = scope.get_or_insert_with(|| user_scope(root, su));
+                    let ctx = scope.get_or_insert_with(|| user_scope(root, su, &self.reads));
                     eval_string(program, ctx).map_err(|e| format!("{}: {e} (in {source:?})", attr.name()))?
                 }
             };
@@ -312,7 +412,7 @@ impl Mapping {
         };
         let mut active = su.active;
         if let Some((source, program)) = &self.active {
-            let ctx = scope.get_or_insert_with(|| user_scope(root, su));
+            let ctx = scope.get_or_insert_with(|| user_scope(root, su, &self.reads));
             match program.execute(ctx) {
                 Ok(cel::Value::Bool(b)) => active &= b,
                 Ok(other) => {
@@ -403,22 +503,43 @@ fn looks_like_email(s: &str) -> bool {
 }
 
 /// The variables an expression sees: `user` (attribute → first text value, names lowercased),
-/// `values` (attribute → all text values), `groups` (group names), `dn`, `key`.
-fn user_scope<'a>(root: &'a Context<'_, 'static>, su: &SourceUser) -> Context<'a, 'static> {
-    let mut first: HashMap<String, String> = HashMap::new();
-    let mut all: HashMap<String, Vec<String>> = HashMap::new();
-    for (name, v) in &su.record.attrs {
-        if let Value::Text(t) = v {
-            first.entry(name.clone()).or_insert_with(|| t.clone());
-            all.entry(name.clone()).or_default().push(t.clone());
+/// `values` (attribute → all text values), `groups` (group names), `dn`, `key`. Only the
+/// variables and attributes the expressions read are built: converting values into CEL is most
+/// of an expression's cost.
+fn user_scope<'a>(root: &'a Context<'_, 'static>, su: &SourceUser, reads: &Reads) -> Context<'a, 'static> {
+    let wants = |v: &str| reads.variables.contains(v);
+    let read = |name: &str| reads.attributes.as_ref().is_none_or(|a| a.contains(name));
+    let mut ctx = root.new_inner_scope();
+    if wants("user") || wants("values") {
+        let mut first: HashMap<String, String> = HashMap::new();
+        let mut all: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, v) in &su.record.attrs {
+            if let Value::Text(t) = v {
+                if !read(name) {
+                    continue;
+                }
+                first.entry(name.clone()).or_insert_with(|| t.clone());
+                if wants("values") {
+                    all.entry(name.clone()).or_default().push(t.clone());
+                }
+            }
+        }
+        if wants("user") {
+            ctx.add_variable_from_value("user", first);
+        }
+        if wants("values") {
+            ctx.add_variable_from_value("values", all);
         }
     }
-    let mut ctx = root.new_inner_scope();
-    ctx.add_variable_from_value("user", first);
-    ctx.add_variable_from_value("values", all);
-    ctx.add_variable_from_value("groups", su.groups.iter().cloned().collect::<Vec<_>>());
-    ctx.add_variable_from_value("dn", su.record.dn.clone());
-    ctx.add_variable_from_value("key", su.key.0.clone());
+    if wants("groups") {
+        ctx.add_variable_from_value("groups", su.groups.iter().cloned().collect::<Vec<_>>());
+    }
+    if wants("dn") {
+        ctx.add_variable_from_value("dn", su.record.dn.clone());
+    }
+    if wants("key") {
+        ctx.add_variable_from_value("key", su.key.0.clone());
+    }
     ctx
 }
 

@@ -2,7 +2,7 @@
 //! map it, load the snapshot and plan. Fails closed: a source error produces no plan.
 
 use crate::config::Config;
-use crate::model::DesiredState;
+use crate::model::{DesiredState, SourceKey};
 use crate::reconcile::{self, render::Names, Plan, Snapshot};
 use crate::source;
 use crate::store::Store;
@@ -16,38 +16,50 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Key → userName for reports (desired names first, then the snapshot's).
+    /// Key → userName for reports (desired names first, then the snapshot's), for the keys the
+    /// plan names.
     pub fn names(&self) -> Names {
-        let mut names: Names =
-            self.snapshot.users.iter().map(|(k, u)| (k.clone(), u.user_name().to_owned())).collect();
-        for (k, u) in &self.desired.users {
-            names.insert(k.clone(), u.user_name().to_owned());
-        }
-        names
+        let ops = self.plan.ops.iter().chain(&self.plan.held);
+        let keys = ops.flat_map(|op| op.keys()).chain(self.plan.pending.iter().map(|p| &p.key));
+        let name = |k: &SourceKey| {
+            let desired = self.desired.users.get(k).map(|u| u.user_name());
+            desired.or_else(|| self.snapshot.users.get(k).map(|u| u.user_name())).map(str::to_owned)
+        };
+        keys.filter_map(|k| Some((k.clone(), name(k)?))).collect()
     }
 }
 
 /// Reads and maps the source: the desired state, or the reason the source cannot be trusted.
 pub async fn read_desired(config: &Config) -> anyhow::Result<DesiredState> {
-    let dir = source::read(&config.source)
+    let t = std::time::Instant::now();
+    let wanted = config.mapping.source_attributes();
+    let dir = source::read_for(&config.source, wanted.as_ref())
         .await
         .context("reading the source failed; nothing was planned or applied")?;
     tracing::info!(
+        ms = t.elapsed().as_millis() as u64,
         records = dir.records_read,
         users = dir.users.len(),
         groups = dir.groups.len(),
         "Read the source."
     );
-    Ok(config.mapping.map_directory(dir))
+    let desired = config.mapping.map_directory(dir);
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "Mapped the source.");
+    Ok(desired)
 }
 
 /// Reads, maps and plans against the stored snapshot.
 pub async fn prepare(config: &Config, store: &Store, now: i64) -> anyhow::Result<Prepared> {
+    let t = std::time::Instant::now();
     let desired = read_desired(config).await?;
+    let read_ms = t.elapsed().as_millis();
     let snapshot = store.load_snapshot().context("loading the snapshot")?;
+    let load_ms = t.elapsed().as_millis() - read_ms;
     let mut policy = config.policy.clone();
     policy.now = now;
     let plan = reconcile::plan(&desired, &snapshot, &policy);
+    let plan_ms = t.elapsed().as_millis() - read_ms - load_ms;
+    tracing::debug!(read_ms, load_ms, plan_ms, ops = plan.ops.len(), "Planned.");
     Ok(Prepared { desired, snapshot, plan })
 }
 

@@ -263,3 +263,35 @@ fn scim_sources_map_core_enterprise_and_custom_extension_attributes() {
     assert_eq!(bob.attrs[&Attr::DisplayName], "no badge");
     assert!(!bob.active, "active=false in the source");
 }
+
+/// The mapping names the source attributes it reads; reading only those (and what the directory
+/// rules need) gives the same desired state as reading everything.
+#[test]
+fn reading_only_the_attributes_the_mapping_reads_changes_nothing() {
+    use scimsync::source::directory::interpret_keeping;
+    let dynamic = "[user]\ntitle = { expr = 'user.exists(k, k == \"o\") ? \"has o\" : \"none\"' }\n";
+    let indexed = "[user]\ntitle = { expr = 'size(values[\"o\"]) > 0 ? user[\"o\"] : \"none\"' }\n";
+    for (rules, expected) in [
+        (RULES, Some(&["employeetype", "o", "mobile", "mail", "sn", "givenname"][..])),
+        (indexed, Some(&["o", "mail"][..])),
+        (dynamic, None),
+    ] {
+        let raw: RawMapping = toml::from_str(rules).expect("mapping toml");
+        let (mapping, _) = Mapping::compile(&raw, Profile::Generic, SourceKind::Ldif, &[]).expect("compiles");
+        let wanted = mapping.source_attributes();
+        match (expected, &wanted) {
+            (None, None) => {}
+            (Some(names), Some(w)) => {
+                for n in names {
+                    assert!(w.contains(*n), "{n} missing from {w:?} for {rules}");
+                }
+                assert!(!w.contains("uid") && !w.contains("objectclass"), "{w:?}");
+            }
+            _ => panic!("source_attributes() = {wanted:?} for {rules}"),
+        }
+        let reader = LdifReader::new(DIRECTORY.as_bytes(), "t.ldif", UrlPolicy::default());
+        let records = reader.map(|r| r.expect("parses"));
+        let kept = interpret_keeping(records, &Default::default(), wanted.as_ref());
+        assert_eq!(mapping.map_directory(kept), mapping.map_directory(directory()), "{rules}");
+    }
+}

@@ -2,7 +2,7 @@
 //! duplicate userNames (case-insensitively) with a report line for each record.
 
 use crate::model::{fold_user_name, DesiredGroup, DesiredState, DesiredUser, Skip, SourceKey};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Collects users and groups into a [`DesiredState`]. Every record that shares a key or a
 /// case-folded userName with another is left out (all of them: which one is right cannot be
@@ -15,8 +15,10 @@ pub fn build(
     warnings: Vec<String>,
     records_read: u64,
 ) -> DesiredState {
-    let mut key_count: BTreeMap<&SourceKey, usize> = BTreeMap::new();
-    let mut name_count: BTreeMap<String, usize> = BTreeMap::new();
+    // Hash maps: counting a million keys in ordered maps costs more than the rest of this
+    // function; only the (deterministic) counts are used.
+    let mut key_count: HashMap<&SourceKey, usize> = HashMap::with_capacity(users.len());
+    let mut name_count: HashMap<String, usize> = HashMap::with_capacity(users.len());
     for u in &users {
         *key_count.entry(&u.key).or_default() += 1;
         *name_count.entry(fold_user_name(u.user_name())).or_default() += 1;
@@ -27,15 +29,15 @@ pub fn build(
         name_count.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
 
     let mut out = DesiredState { records_read, warnings, ..DesiredState::default() };
+    let mut kept = Vec::with_capacity(users.len());
     for u in users {
-        let folded = fold_user_name(u.user_name());
         if dup_keys.contains(&u.key) {
             skipped.push(Skip {
                 origin: u.origin.clone(),
                 key: Some(u.key.clone()),
                 reason: format!("duplicate source key {}: left out until only one record has it", u.key),
             });
-        } else if dup_names.contains(&folded) {
+        } else if !dup_names.is_empty() && dup_names.contains(&fold_user_name(u.user_name())) {
             skipped.push(Skip {
                 origin: u.origin.clone(),
                 key: Some(u.key.clone()),
@@ -45,9 +47,12 @@ pub fn build(
                 ),
             });
         } else {
-            out.users.insert(u.key.clone(), u);
+            kept.push((u.key.clone(), u));
         }
     }
+    // Built in one go from a sorted vector (keys are unique here).
+    kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out.users = kept.into_iter().collect();
 
     let mut group_count: BTreeMap<SourceKey, usize> = BTreeMap::new();
     for g in &groups {

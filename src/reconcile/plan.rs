@@ -147,7 +147,8 @@ pub struct Plan {
     pub pending: Vec<Pending>,
     pub skipped: Vec<Skip>,
     pub warnings: Vec<String>,
-    /// Managed users seen in this run (cleared of any missing mark when the run is recorded).
+    /// Managed users seen in this run that carry a missing mark, which is cleared when the run
+    /// is recorded (the others have none to clear).
     #[serde(skip)]
     pub present: BTreeSet<SourceKey>,
 }

@@ -19,9 +19,17 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
     let mut updates = Vec::new();
     let mut deprovisions = Vec::new();
 
+    // Desired and managed users are both ordered by key: one merge pass pairs them up, with no
+    // lookup per user.
+    let mut managed = snapshot.users.iter().peekable();
+    let mut missing = Vec::new();
     for (key, want) in &desired.users {
+        while let Some(entry) = managed.next_if(|(k, _)| *k < key) {
+            missing.push(entry);
+        }
+        let have = managed.next_if(|(k, _)| *k == key).map(|(_, have)| have);
         let roles = allowed_roles(want, policy, &mut out.warnings);
-        match snapshot.users.get(key) {
+        match have {
             None if want.active => {
                 let mut user = want.clone();
                 user.roles = roles;
@@ -33,7 +41,9 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
                 reason: format!("{} is inactive in the source and was never provisioned", want.user_name()),
             }),
             Some(have) => {
-                out.present.insert(key.clone());
+                if have.missing.is_some() {
+                    out.present.insert(key.clone());
+                }
                 let changes = diff_user(have, want, &roles);
                 let user_name = want.user_name().to_owned();
                 match (have.active, want.active) {
@@ -52,8 +62,9 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
         }
     }
 
-    for (key, have) in &snapshot.users {
-        if desired.users.contains_key(key) || protected.contains(key) {
+    missing.extend(managed);
+    for (key, have) in missing {
+        if protected.contains(key) {
             continue;
         }
         let action = policy.deprovision_for(have.attrs.get(&Attr::UserType).map(String::as_str));
@@ -117,6 +128,9 @@ fn allowed_roles(want: &DesiredUser, policy: &Policy, warnings: &mut Vec<String>
 
 fn diff_user(have: &ManagedUser, want: &DesiredUser, roles: &BTreeSet<String>) -> Vec<Change> {
     let mut changes = Vec::new();
+    if have.attrs == want.attrs && &have.roles == roles {
+        return changes;
+    }
     let attrs: BTreeSet<Attr> = have.attrs.keys().chain(want.attrs.keys()).copied().collect();
     for attr in attrs {
         let (before, after) = (have.attrs.get(&attr), want.attrs.get(&attr));
@@ -191,12 +205,12 @@ fn plan_groups(
     let mut renames = Vec::new();
     let mut adds = Vec::new();
     for (key, want) in &desired.groups {
-        let members: BTreeSet<&SourceKey> = want.members.iter().filter(|m| provisioned(m)).collect();
         let name = &want.display_name;
         let (to_add, to_remove): (Vec<SourceKey>, Vec<SourceKey>) = match snapshot.groups.get(key) {
             None => {
                 group_creates.push(Op::CreateGroup { key: key.clone(), display_name: name.clone() });
-                (members.into_iter().cloned().collect(), Vec::new())
+                let members = want.members.iter().filter(|m| provisioned(m)).cloned().collect();
+                (members, Vec::new())
             }
             Some(have) => {
                 if &have.display_name != name {
@@ -206,14 +220,21 @@ fn plan_groups(
                         to: name.clone(),
                     });
                 }
-                let add =
-                    members.iter().filter(|m| !have.members.contains(**m)).map(|m| (*m).clone()).collect();
-                let remove = have
-                    .members
-                    .iter()
-                    .filter(|m| !want.members.contains(*m) && !protected.contains(m))
-                    .cloned()
-                    .collect();
+                // Both member sets are ordered: one merge pass finds what to add and remove, and
+                // only members to add are checked for being provisioned.
+                let (mut add, mut remove) = (Vec::new(), Vec::new());
+                let mut had = have.members.iter().peekable();
+                for m in &want.members {
+                    while let Some(old) = had.next_if(|old| *old < m) {
+                        if !protected.contains(old) {
+                            remove.push(old.clone());
+                        }
+                    }
+                    if had.next_if(|old| *old == m).is_none() && provisioned(m) {
+                        add.push(m.clone());
+                    }
+                }
+                remove.extend(had.filter(|old| !protected.contains(old)).cloned());
                 (add, remove)
             }
         };

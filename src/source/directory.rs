@@ -5,7 +5,7 @@ use super::{Record, Value};
 use crate::config::DirectoryRules;
 use crate::model::{Skip, SourceKey};
 use base64::Engine;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A source user before mapping.
 #[derive(Clone, Debug)]
@@ -61,6 +61,10 @@ pub struct RawGroup {
 /// A normalised DN for matching member values to entries: escapes decoded (`\2C` and `\,` are
 /// the same), specials re-escaped, no spaces around `,` `=` `+`, lowercase.
 pub fn normalize_dn(dn: &str) -> String {
+    // Most DNs are ASCII with no escapes and no spaces: lowercasing is all there is to do.
+    if dn.bytes().all(|b| b > b' ' && b < 0x7f && b != b'\\') {
+        return dn.to_ascii_lowercase();
+    }
     // Decode escapes to (byte, escaped) pairs.
     let b = dn.trim().as_bytes();
     let mut bytes = Vec::with_capacity(b.len());
@@ -138,14 +142,39 @@ pub fn source_key(record: &Record, rules: &DirectoryRules) -> SourceKey {
 const PERSON_CLASSES: [&str; 6] =
     ["person", "organizationalperson", "inetorgperson", "user", "posixaccount", "account"];
 
-/// Interprets LDAP directory records (LDIF, later LDAP search results).
-pub fn interpret(records: Vec<Record>, rules: &DirectoryRules) -> SourceDirectory {
-    let mut dir = SourceDirectory { records_read: records.len() as u64, ..Default::default() };
+/// The attribute types (lowercased) that [`interpret`] reads, whatever the mapping reads.
+pub fn needed_attributes(rules: &DirectoryRules) -> impl Iterator<Item = String> + '_ {
+    let fixed = ["objectclass", "uid", "useraccountcontrol", "nsaccountlock"].into_iter().map(str::to_owned);
+    let configured = rules
+        .key_attributes
+        .iter()
+        .chain(&rules.user_name_attributes)
+        .chain(&rules.member_attributes)
+        .chain(std::iter::once(&rules.group_name_attribute))
+        .map(|a| a.to_ascii_lowercase());
+    fixed.chain(configured)
+}
+
+/// Interprets LDAP directory records (LDIF, later LDAP search results), consuming them one by
+/// one: a user keeps its record, a group only its resolved parts.
+pub fn interpret(records: impl IntoIterator<Item = Record>, rules: &DirectoryRules) -> SourceDirectory {
+    interpret_keeping(records, rules, None)
+}
+
+/// [`interpret`], keeping in each user's record only the attributes in `keep` (lowercased types)
+/// once the user is classified and keyed; `None` keeps them all.
+pub fn interpret_keeping(
+    records: impl IntoIterator<Item = Record>,
+    rules: &DirectoryRules,
+    keep: Option<&HashSet<String>>,
+) -> SourceDirectory {
+    let mut dir = SourceDirectory::default();
     let is_group = |r: &Record| rules.group_classes.iter().any(|c| r.has_value_ci("objectclass", c));
     let mut raw_groups = Vec::new();
     let mut user_ids: HashMap<String, usize> = HashMap::new();
     let mut uids: HashMap<String, usize> = HashMap::new();
     for record in records {
+        dir.records_read += 1;
         if is_group(&record) {
             raw_groups.push(ldap_group(record, rules));
             continue;
@@ -162,6 +191,11 @@ pub fn interpret(records: Vec<Record>, rules: &DirectoryRules) -> SourceDirector
         user_ids.insert(normalize_dn(&record.dn), idx);
         if let Some(uid) = record.first_text("uid") {
             uids.entry(uid.to_owned()).or_insert(idx);
+        }
+        let mut record = record;
+        if let Some(keep) = keep {
+            record.attrs.retain(|(n, _)| keep.contains(super::attr_base(n)));
+            record.attrs.shrink_to_fit();
         }
         dir.users.push(SourceUser { key, record, active, groups: BTreeSet::new() });
     }

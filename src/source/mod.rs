@@ -8,6 +8,7 @@ pub mod scim;
 
 use crate::config::{SourceConfig, SourceKind};
 use directory::SourceDirectory;
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
@@ -71,18 +72,43 @@ fn check_ends_cleanly(path: &Path) -> Result<(), SourceError> {
 /// Reads the configured source completely, or fails: nothing is planned from a partial read.
 /// File sources are read on the calling thread; the SCIM source over the network.
 pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
+    read_for(cfg, None).await
+}
+
+/// [`read`], keeping in each user record only the attributes in `wanted` (lowercased types
+/// without options; the directory rules read theirs before they are dropped); `None` keeps
+/// every attribute. The mapping names what it reads
+/// ([`crate::mapping::Mapping::source_attributes`]): a million-user export then does not sit
+/// in memory whole.
+pub async fn read_for(
+    cfg: &SourceConfig,
+    wanted: Option<&HashSet<String>>,
+) -> Result<SourceDirectory, SourceError> {
+    let keep: Option<HashSet<String>> = wanted.map(|w| {
+        let mut keep: HashSet<String> = directory::needed_attributes(&cfg.directory).collect();
+        keep.extend(w.iter().cloned());
+        keep
+    });
     let path = cfg.path.as_deref().unwrap_or(Path::new(""));
     let name = match cfg.kind {
         SourceKind::Scim => format!("the SCIM source {}", cfg.url.as_deref().unwrap_or("")),
         _ => path.display().to_string(),
     };
-    let dir = match cfg.kind {
+    let mut dir = match cfg.kind {
         SourceKind::Ldif => {
             check_ends_cleanly(path)?;
             let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
-            let records =
-                ldif::LdifReader::new(open(path)?, name.clone(), policy).collect::<Result<Vec<_>, _>>()?;
-            directory::interpret(records, &cfg.directory)
+            let mut reader = ldif::LdifReader::new(open(path)?, name.clone(), policy);
+            if let Some(keep) = &keep {
+                reader = reader.keep_only(keep.clone());
+            }
+            let mut failed = None;
+            let records = reader.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+            let dir = directory::interpret_keeping(records, &cfg.directory, wanted);
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            dir
         }
         SourceKind::Csv => {
             check_ends_cleanly(path)?;
@@ -95,6 +121,12 @@ pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
         return Err(SourceError::Incomplete(format!(
             "{name} holds no records: an empty source is refused; check the export job or the source's scope"
         )));
+    }
+    if let (Some(wanted), SourceKind::Csv | SourceKind::Json) = (wanted, cfg.kind) {
+        for u in &mut dir.users {
+            u.record.attrs.retain(|(n, _)| wanted.contains(attr_base(n)));
+            u.record.attrs.shrink_to_fit();
+        }
     }
     Ok(dir)
 }

@@ -13,6 +13,7 @@ mod stats;
 
 pub use lock::{InstanceLock, LockError};
 pub use runs::{AuditEntry, HeldOp, RunKind, RunOutcome, RunRecord};
+pub use snapshot::Confirmed;
 pub use stats::{Count, Stats};
 
 use rusqlite::Connection;
@@ -61,6 +62,10 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 64 MiB of page cache instead of 2: the snapshot's key indexes are written in random key
+        // order (keys are UUIDs), and with a small cache a large first sync rereads and rewrites
+        // the same pages over and over.
+        conn.pragma_update(None, "cache_size", -65536)?;
         let mut store = Store { conn, path: path.to_owned() };
         migrations::migrate(&mut store.conn, path)?;
         Ok(store)

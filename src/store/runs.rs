@@ -185,11 +185,25 @@ impl Store {
 
     /// Journals an operation before it is sent; returns the entry id.
     pub fn journal_begin(&mut self, run_id: i64, seq: i64, op: &Op, now: i64) -> Result<i64> {
-        self.conn.execute(
-            "INSERT INTO journal (run_id, seq, op, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-            params![run_id, seq, serde_json::to_string(op).expect("op serialises"), now],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.journal_begin_many(run_id, &[(seq, op)], now)?[0])
+    }
+
+    /// [`Store::journal_begin`] for operations about to be sent together, in one transaction;
+    /// their journal ids in order.
+    pub fn journal_begin_many(&mut self, run_id: i64, ops: &[(i64, &Op)], now: i64) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(ops.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO journal (run_id, seq, op, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+            )?;
+            for (seq, op) in ops {
+                stmt.execute(params![run_id, seq, serde_json::to_string(op).expect("op serialises"), now])?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
     }
 
     /// Marks a journal entry failed (or abandoned) with the target's message.

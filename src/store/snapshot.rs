@@ -1,5 +1,5 @@
-//! Loading the snapshot, and advancing it by one confirmed operation in one transaction with its
-//! journal and audit rows.
+//! Loading the snapshot, and advancing it by confirmed operations, each with its journal and
+//! audit rows in the same transaction.
 
 use super::{Result, Store, StoreError};
 use crate::model::{Attr, SourceKey};
@@ -35,20 +35,19 @@ pub fn activity(op: &Op, user_type: Option<&str>) -> String {
 
 fn load_user(tx: &Transaction, key: &SourceKey) -> Result<Option<ManagedUser>> {
     let row = tx
-        .query_row(
+        .prepare_cached(
             "SELECT target_id, attrs, active, roles, missing_since, missing_runs FROM users WHERE key = ?1",
-            [&key.0],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, u32>(5)?,
-                ))
-            },
-        )
+        )?
+        .query_row([&key.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, u32>(5)?,
+            ))
+        })
         .optional()?;
     row.map(|(target_id, attrs, active, roles, since, runs)| {
         user_from_row(key, target_id, &attrs, active, &roles, since, runs)
@@ -75,12 +74,13 @@ fn user_from_row(
 }
 
 fn save_user(tx: &Transaction, key: &SourceKey, u: &ManagedUser, now: i64) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO users (key, target_id, user_name, attrs, active, roles, missing_since, missing_runs, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (key) DO UPDATE SET target_id = ?2, user_name = ?3, attrs = ?4, active = ?5, roles = ?6,
              missing_since = ?7, missing_runs = ?8, updated_at = ?9",
-        params![
+    )?
+    .execute(params![
             key.0,
             u.target_id,
             u.user_name(),
@@ -90,8 +90,7 @@ fn save_user(tx: &Transaction, key: &SourceKey, u: &ManagedUser, now: i64) -> Re
             u.missing.map(|m| m.since),
             u.missing.map_or(0, |m| m.runs),
             now
-        ],
-    )?;
+    ])?;
     Ok(())
 }
 
@@ -103,19 +102,23 @@ impl Store {
             .conn
             .prepare("SELECT key, target_id, attrs, active, roles, missing_since, missing_runs FROM users")?;
         let mut rows = stmt.query([])?;
+        // Collected into a vector and built into the map in one go (sorted once, not inserted one
+        // by one); the JSON columns are parsed where SQLite holds them, not copied.
+        let mut users = Vec::new();
         while let Some(r) = rows.next()? {
             let key = SourceKey(r.get(0)?);
             let user = user_from_row(
                 &key,
                 r.get(1)?,
-                &r.get::<_, String>(2)?,
+                r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?,
                 r.get(3)?,
-                &r.get::<_, String>(4)?,
+                r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?,
                 r.get(5)?,
                 r.get(6)?,
             )?;
-            snap.users.insert(key, user);
+            users.push((key, user));
         }
+        snap.users = users.into_iter().collect();
         let mut stmt = self.conn.prepare("SELECT key, target_id, display_name FROM groups")?;
         let mut groups: BTreeMap<SourceKey, ManagedGroup> = stmt
             .query_map([], |r| {
@@ -153,27 +156,20 @@ impl Store {
         target_id: Option<&str>,
         now: i64,
     ) -> Result<()> {
+        self.commit_ops(run_id, &[Confirmed { journal_id, op, target_id }], now)
+    }
+
+    /// [`Store::commit_op`] for many confirmed operations in one transaction: each still gets
+    /// its snapshot change, journal mark and audit entry, and either all of them are committed or
+    /// none is. Used where operations are confirmed faster than one transaction per operation can
+    /// be written (a first sync of a large directory).
+    pub fn commit_ops(&mut self, run_id: i64, ops: &[Confirmed<'_>], now: i64) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
         let tx = self.conn.transaction()?;
-        let user_type = apply_op(&tx, op, target_id, now)?;
-        let details = serde_json::to_string(op).expect("op serialises");
-        let stored_id: Option<String> = match op {
-            Op::CreateGroup { key, .. }
-            | Op::RenameGroup { key, .. }
-            | Op::AddMembers { key, .. }
-            | Op::RemoveMembers { key, .. } => tx
-                .query_row("SELECT target_id FROM groups WHERE key = ?1", [&key.0], |r| r.get(0))
-                .optional()?,
-            _ => target_id.map(str::to_owned),
-        };
-        tx.execute(
-            "INSERT INTO audit (run_id, at, activity, object_key, name, target_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![run_id, now, activity(op, user_type.as_deref()), op.key().0, op.label(), stored_id, details],
-        )?;
-        if let Some(id) = journal_id {
-            tx.execute(
-                "UPDATE journal SET state = 'done', target_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, target_id, now],
-            )?;
+        for c in ops {
+            commit_in(&tx, run_id, c, now)?;
         }
         tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'snapshot_version'", [])?;
         tx.commit()?;
@@ -197,6 +193,43 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// One operation the target confirmed: its journal entry (if journaled) and, for creates, the
+/// id the target gave the new object.
+#[derive(Clone, Copy, Debug)]
+pub struct Confirmed<'a> {
+    pub journal_id: Option<i64>,
+    pub op: &'a Op,
+    pub target_id: Option<&'a str>,
+}
+
+/// The snapshot change, audit entry and journal mark of one confirmed operation.
+fn commit_in(tx: &Transaction, run_id: i64, c: &Confirmed<'_>, now: i64) -> Result<()> {
+    let Confirmed { journal_id, op, target_id } = *c;
+    let user_type = apply_op(tx, op, target_id, now)?;
+    let details = serde_json::to_string(op).expect("op serialises");
+    let stored_id: Option<String> = match op {
+        Op::CreateGroup { key, .. }
+        | Op::RenameGroup { key, .. }
+        | Op::AddMembers { key, .. }
+        | Op::RemoveMembers { key, .. } => tx
+            .prepare_cached("SELECT target_id FROM groups WHERE key = ?1")?
+            .query_row([&key.0], |r| r.get(0))
+            .optional()?,
+        _ => target_id.map(str::to_owned),
+    };
+    tx.prepare_cached(
+        "INSERT INTO audit (run_id, at, activity, object_key, name, target_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![run_id, now, activity(op, user_type.as_deref()), op.key().0, op.label(), stored_id, details])?;
+    if let Some(id) = journal_id {
+        tx.prepare_cached(
+            "UPDATE journal SET state = 'done', target_id = ?2, updated_at = ?3 WHERE id = ?1",
+        )?
+        .execute(params![id, target_id, now])?;
+    }
+    Ok(())
 }
 
 /// Applies an operation to the snapshot rows; returns the user's type for the audit log.
@@ -257,8 +290,9 @@ fn apply_op(tx: &Transaction, op: &Op, target_id: Option<&str>, now: i64) -> Res
             let exists: bool =
                 tx.query_row("SELECT EXISTS (SELECT 1 FROM groups WHERE key = ?1)", [&key.0], |r| r.get(0))?;
             if exists {
-                let mut stmt =
-                    tx.prepare("INSERT OR IGNORE INTO memberships (group_key, user_key) VALUES (?1, ?2)")?;
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO memberships (group_key, user_key) VALUES (?1, ?2)",
+                )?;
                 for m in members {
                     stmt.execute([&key.0, &m.0])?;
                 }
@@ -266,7 +300,8 @@ fn apply_op(tx: &Transaction, op: &Op, target_id: Option<&str>, now: i64) -> Res
             Ok(None)
         }
         Op::RemoveMembers { key, members, .. } => {
-            let mut stmt = tx.prepare("DELETE FROM memberships WHERE group_key = ?1 AND user_key = ?2")?;
+            let mut stmt =
+                tx.prepare_cached("DELETE FROM memberships WHERE group_key = ?1 AND user_key = ?2")?;
             for m in members {
                 stmt.execute([&key.0, &m.0])?;
             }

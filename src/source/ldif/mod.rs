@@ -10,6 +10,7 @@
 
 use super::{Origin, Record, Value};
 use base64::Engine as _;
+use std::collections::HashSet;
 use std::io::{self, BufRead};
 use std::path::PathBuf;
 
@@ -159,10 +160,14 @@ pub struct LdifReader<R> {
     done: bool,
     /// The attributes of the entry being read; moved out into an exactly sized vector at its end.
     scratch: Vec<(String, Value)>,
-    /// `(as written, lowercased)` of the n-th attribute description of the entries read so far:
-    /// exports repeat the same attributes in the same order, so most lines hit and skip checking
-    /// and lowercasing the description.
-    names: Vec<(Vec<u8>, String)>,
+    /// `(as written, lowercased, kept)` of the n-th attribute description of the entries read so
+    /// far: exports repeat the same attributes in the same order, so most lines hit and skip
+    /// checking, lowercasing and looking up the description.
+    names: Vec<(Vec<u8>, String, bool)>,
+    /// Attribute types (lowercased, without options) to keep in records; `None` keeps all.
+    keep: Option<HashSet<String>>,
+    /// Scratch space for checking base64 values that are not kept.
+    decoded: Vec<u8>,
 }
 
 impl<R: BufRead> LdifReader<R> {
@@ -176,7 +181,18 @@ impl<R: BufRead> LdifReader<R> {
             done: false,
             scratch: Vec::new(),
             names: Vec::new(),
+            keep: None,
+            decoded: Vec::new(),
         }
+    }
+
+    /// Keeps only these attribute types (lowercased names without options) in the records. The
+    /// values of the others are still checked (UTF-8, base64), so an export that is broken
+    /// anywhere is refused as before, but they are neither decoded into nor kept in memory.
+    pub fn keep_only(mut self, attributes: HashSet<String>) -> Self {
+        self.keep = Some(attributes);
+        self.names.clear();
+        self
     }
 
     /// The next entry, `Ok(None)` at the end of the input. After an error, always `Ok(None)`.
@@ -238,6 +254,8 @@ impl<R: BufRead> LdifReader<R> {
         };
         let mut attrs = std::mem::take(&mut self.scratch);
         attrs.clear();
+        // The position of the line in the entry, for the description cache.
+        let mut index = 0;
         loop {
             let line = match self.next_line()? {
                 Line::End | Line::Blank => break,
@@ -269,13 +287,18 @@ impl<R: BufRead> LdifReader<R> {
                     Value::Text(t) => t.trim().to_owned(),
                     Value::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
                 };
-                if attrs.is_empty() && changetype.eq_ignore_ascii_case("add") {
+                if index == 0 && changetype.eq_ignore_ascii_case("add") {
                     continue;
                 }
                 return Err(LdifError::ChangeRecord { path: self.path.clone(), line, changetype });
             }
-            let name = self.description(attrs.len(), line, spec)?;
-            attrs.push((name, self.value(line, spec)?));
+            let (name, keep) = self.description(index, line, spec)?;
+            index += 1;
+            if keep {
+                attrs.push((name, self.value(line, spec)?));
+            } else {
+                self.check_value(line, spec)?;
+            }
         }
         // An exactly sized vector for the record; the scratch one keeps its capacity for the next.
         let mut exact = Vec::with_capacity(attrs.len());
@@ -286,12 +309,13 @@ impl<R: BufRead> LdifReader<R> {
     }
 
     /// The lowercased attribute description of the line in the buffer, the `index`-th of its
-    /// entry, checked for validity.
-    fn description(&mut self, index: usize, line: u64, spec: Spec) -> Result<String, LdifError> {
+    /// entry, checked for validity, and whether records keep it. The name is empty when they
+    /// do not.
+    fn description(&mut self, index: usize, line: u64, spec: Spec) -> Result<(String, bool), LdifError> {
         let raw = &self.buf[..spec.colon];
-        if let Some((cached, lower)) = self.names.get(index) {
+        if let Some((cached, lower, keep)) = self.names.get(index) {
             if cached.as_slice() == raw {
-                return Ok(lower.clone());
+                return Ok(if *keep { (lower.clone(), true) } else { (String::new(), false) });
             }
         }
         let lower = match std::str::from_utf8(raw) {
@@ -308,13 +332,37 @@ impl<R: BufRead> LdifReader<R> {
                 ))
             }
         };
-        let entry = (raw.to_vec(), lower.clone());
+        let keep = self.keep.as_ref().is_none_or(|k| k.contains(super::attr_base(&lower)));
+        let entry = (raw.to_vec(), lower.clone(), keep);
         match self.names.get_mut(index) {
             Some(slot) => *slot = entry,
             None if index < 256 => self.names.push(entry),
             None => {}
         }
-        Ok(lower)
+        Ok((lower, keep))
+    }
+
+    /// Checks the value of the content line in the buffer as [`Self::value`] does, without
+    /// keeping it.
+    fn check_value(&mut self, line: u64, spec: Spec) -> Result<(), LdifError> {
+        match spec.kind {
+            Kind::Plain => {
+                let raw = &self.buf[spec.value..];
+                if std::str::from_utf8(raw).is_ok() && !raw.contains(&0) {
+                    return Ok(());
+                }
+            }
+            Kind::Base64 => {
+                let encoded = self.buf[spec.value..].trim_ascii_end();
+                self.decoded.clear();
+                if base64::engine::general_purpose::STANDARD.decode_vec(encoded, &mut self.decoded).is_ok() {
+                    return Ok(());
+                }
+            }
+            Kind::Url => {}
+        }
+        // Invalid (or a URL): the full decoding reports it with its message.
+        self.value(line, spec).map(drop)
     }
 
     /// The next logical line that is not a comment.

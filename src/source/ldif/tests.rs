@@ -412,3 +412,22 @@ fn attribute_names_vary_between_entries() {
     assert_eq!(names, [["cn", "mail"], ["mail", "cn"], ["cn", "mail;x-o"]]);
     assert_eq!(error(b"dn: cn=A\ncn: A\n\ndn: cn=B\nc n: B\n").line(), Some(5));
 }
+
+#[test]
+fn keep_only_drops_other_attributes_but_still_checks_them() {
+    let input = "dn: uid=a,dc=x\nobjectClass: person\nmail: a@x\ndescription:: w6k=\ncn;lang-de: A\n\n";
+    let keep: std::collections::HashSet<String> = ["mail", "cn"].map(String::from).into();
+    let records: Vec<_> = LdifReader::new(input.as_bytes(), "t.ldif", UrlPolicy::default())
+        .keep_only(keep.clone())
+        .collect::<Result<_, _>>()
+        .expect("parses");
+    let names: Vec<&str> = records[0].attrs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["mail", "cn;lang-de"]);
+    // A broken value is refused even in an attribute that is not kept.
+    let broken = "dn: uid=a,dc=x\nmail: a@x\ndescription:: !!notbase64\n\n";
+    let err = LdifReader::new(broken.as_bytes(), "t.ldif", UrlPolicy::default())
+        .keep_only(keep)
+        .collect::<Result<Vec<_>, _>>()
+        .expect_err("invalid base64 is refused");
+    assert!(err.to_string().contains("t.ldif:3: invalid base64 in value of \"description\""), "{err}");
+}
