@@ -238,7 +238,8 @@ async fn run_inner(
         stop: opts.stop.clone(),
         clock: now,
     };
-    let mut ids = Ids::from_snapshot(&prepared.snapshot);
+    // The target ids of every managed object, needed only when there is something to send.
+    let mut ids = if plan.ops.is_empty() { Ids::default() } else { Ids::from_snapshot(&prepared.snapshot) };
     let report =
         executor::execute(store, &client, run_id, &plan.ops, Some(&prepared.desired), &mut ids, &exec)
             .await?;

@@ -11,6 +11,10 @@ mod loopback;
 
 use std::time::Instant;
 
+// The same allocator as the scimsync binary, so that `fill` measures what a sync would.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {

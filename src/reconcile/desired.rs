@@ -15,16 +15,18 @@ pub fn build(
     warnings: Vec<String>,
     records_read: u64,
 ) -> DesiredState {
-    // Hash maps: counting a million keys in ordered maps costs more than the rest of this
-    // function; only the (deterministic) counts are used.
-    let mut key_count: HashMap<&SourceKey, usize> = HashMap::with_capacity(users.len());
-    let mut name_count: HashMap<String, usize> = HashMap::with_capacity(users.len());
+    // Duplicate keys show up next to each other once the users are sorted by key (they are
+    // sorted for the map anyway); duplicate userNames are counted in a hash map (a fixed hasher:
+    // only the counts are used, never the map's order).
+    let mut users = users;
+    users.sort_by(|a, b| a.key.cmp(&b.key));
+    let dup_keys: BTreeSet<SourceKey> =
+        users.windows(2).filter(|w| w[0].key == w[1].key).map(|w| w[0].key.clone()).collect();
+    let mut name_count: HashMap<String, usize, foldhash::fast::FixedState> =
+        HashMap::with_capacity_and_hasher(users.len(), Default::default());
     for u in &users {
-        *key_count.entry(&u.key).or_default() += 1;
         *name_count.entry(fold_user_name(u.user_name())).or_default() += 1;
     }
-    let dup_keys: BTreeSet<SourceKey> =
-        key_count.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.clone()).collect();
     let dup_names: BTreeSet<String> =
         name_count.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
 
@@ -50,8 +52,7 @@ pub fn build(
             kept.push((u.key.clone(), u));
         }
     }
-    // Built in one go from a sorted vector (keys are unique here).
-    kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Built in one go from the sorted vector (keys are unique here).
     out.users = kept.into_iter().collect();
 
     let mut group_count: BTreeMap<SourceKey, usize> = BTreeMap::new();

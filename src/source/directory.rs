@@ -6,6 +6,12 @@ use crate::config::DirectoryRules;
 use crate::model::{Skip, SourceKey};
 use base64::Engine;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
+
+/// Hash maps keyed by DNs and uids, a million of them for a large directory: foldhash hashes
+/// such strings several times faster than the standard SipHash (no untrusted input decides
+/// their keys' cost here beyond the export itself).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A source user before mapping.
 #[derive(Clone, Debug)]
@@ -169,17 +175,23 @@ pub fn interpret_keeping(
     keep: Option<&HashSet<String>>,
 ) -> SourceDirectory {
     let mut dir = SourceDirectory::default();
-    let is_group = |r: &Record| rules.group_classes.iter().any(|c| r.has_value_ci("objectclass", c));
+    // One pass over the entry's object classes for each question.
+    let is_group =
+        |c: &[&str]| c.iter().any(|o| rules.group_classes.iter().any(|g| o.eq_ignore_ascii_case(g)));
+    let is_person = |c: &[&str]| c.iter().any(|o| PERSON_CLASSES.iter().any(|p| o.eq_ignore_ascii_case(p)));
     let mut raw_groups = Vec::new();
-    let mut user_ids: HashMap<String, usize> = HashMap::new();
-    let mut uids: HashMap<String, usize> = HashMap::new();
+    let mut user_ids: FastMap<String, usize> = FastMap::default();
+    let mut uids: FastMap<String, usize> = FastMap::default();
     for record in records {
         dir.records_read += 1;
-        if is_group(&record) {
+        let (group, person) = {
+            let c: Vec<&str> = record.values("objectclass").filter_map(Value::as_text).collect();
+            (is_group(&c), is_person(&c))
+        };
+        if group {
             raw_groups.push(ldap_group(record, rules));
             continue;
         }
-        let person = PERSON_CLASSES.iter().any(|c| record.has_value_ci("objectclass", c));
         let named = rules.user_name_attributes.iter().any(|a| record.first_text(a).is_some());
         if !person && !named {
             dir.ignored += 1;
@@ -240,13 +252,13 @@ fn disabled(record: &Record) -> bool {
 
 /// Resolves member references, flattening nested groups (cycles are cut), and records each
 /// user's group names.
-pub fn flatten(
+pub fn flatten<S: BuildHasher>(
     dir: &mut SourceDirectory,
     groups: Vec<RawGroup>,
-    user_ids: &HashMap<String, usize>,
-    uids: &HashMap<String, usize>,
+    user_ids: &HashMap<String, usize, S>,
+    uids: &HashMap<String, usize, S>,
 ) {
-    let group_ids: HashMap<&str, usize> =
+    let group_ids: FastMap<&str, usize> =
         groups.iter().enumerate().map(|(i, g)| (g.id.as_str(), i)).collect();
     let mut resolved: Vec<Option<BTreeSet<usize>>> = vec![None; groups.len()];
     for i in 0..groups.len() {
@@ -263,12 +275,12 @@ pub fn flatten(
     }
 }
 
-fn resolve_group(
+fn resolve_group<S: BuildHasher>(
     i: usize,
     groups: &[RawGroup],
-    group_ids: &HashMap<&str, usize>,
-    user_ids: &HashMap<String, usize>,
-    uids: &HashMap<String, usize>,
+    group_ids: &FastMap<&str, usize>,
+    user_ids: &HashMap<String, usize, S>,
+    uids: &HashMap<String, usize, S>,
     resolved: &mut Vec<Option<BTreeSet<usize>>>,
     visiting: &mut BTreeSet<usize>,
 ) -> BTreeSet<usize> {

@@ -182,7 +182,7 @@ pub struct Record {
 impl Record {
     /// All values of an attribute (name compared case-insensitively, options ignored).
     pub fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Value> + use<'a, 'n> {
-        self.attrs.iter().filter(move |(n, _)| attr_base(n).eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.attrs.iter().filter(move |(n, _)| is_type(n, name)).map(|(_, v)| v)
     }
 
     /// The first text value of an attribute.
@@ -193,6 +193,13 @@ impl Record {
     pub fn has_value_ci(&self, name: &str, wanted: &str) -> bool {
         self.values(name).filter_map(Value::as_text).any(|v| v.eq_ignore_ascii_case(wanted))
     }
+}
+
+/// Whether the description `desc` (`cn;lang-de`) is of the attribute type `name` (`CN`):
+/// [`attr_base`] and a case-insensitive comparison, without searching the whole description.
+fn is_type(desc: &str, name: &str) -> bool {
+    let (d, n) = (desc.as_bytes(), name.as_bytes());
+    d.len() >= n.len() && d[..n.len()].eq_ignore_ascii_case(n) && d.get(n.len()).is_none_or(|&b| b == b';')
 }
 
 /// The attribute type without options: `usercertificate;binary` → `usercertificate`.
