@@ -262,8 +262,7 @@ pub fn flatten<S: BuildHasher>(
         groups.iter().enumerate().map(|(i, g)| (g.id.as_str(), i)).collect();
     let mut resolved: Vec<Option<BTreeSet<usize>>> = vec![None; groups.len()];
     for i in 0..groups.len() {
-        let mut visiting = BTreeSet::new();
-        resolve_group(i, &groups, &group_ids, user_ids, uids, &mut resolved, &mut visiting);
+        resolve_group(i, &groups, &group_ids, user_ids, uids, &mut resolved);
     }
     for (g, members) in groups.into_iter().zip(resolved) {
         let members = members.unwrap_or_default();
@@ -275,37 +274,56 @@ pub fn flatten<S: BuildHasher>(
     }
 }
 
+/// A group being resolved: the index of its next member reference and the users found so far.
+struct Frame {
+    group: usize,
+    next: usize,
+    users: BTreeSet<usize>,
+}
+
+/// Resolves group `start` and the groups nested in it, depth first. The walk keeps its own
+/// stack rather than recursing, so however deep an export nests its groups it cannot overflow
+/// the thread's stack. A group met again while it is being resolved is a cycle: it adds nothing
+/// there, and its members are collected by the walk that is already resolving it.
 fn resolve_group<S: BuildHasher>(
-    i: usize,
+    start: usize,
     groups: &[RawGroup],
     group_ids: &FastMap<&str, usize>,
     user_ids: &HashMap<String, usize, S>,
     uids: &HashMap<String, usize, S>,
-    resolved: &mut Vec<Option<BTreeSet<usize>>>,
-    visiting: &mut BTreeSet<usize>,
-) -> BTreeSet<usize> {
-    if let Some(done) = &resolved[i] {
-        return done.clone();
+    resolved: &mut [Option<BTreeSet<usize>>],
+) {
+    if resolved[start].is_some() {
+        return;
     }
-    if !visiting.insert(i) {
-        return BTreeSet::new(); // a cycle: the members are collected by the outer call
-    }
-    let mut out = BTreeSet::new();
-    for m in &groups[i].members {
-        match m {
-            MemberRef::Uid(uid) => out.extend(uids.get(uid)),
+    let mut visiting = BTreeSet::from([start]);
+    let mut stack = vec![Frame { group: start, next: 0, users: BTreeSet::new() }];
+    while let Some(frame) = stack.last_mut() {
+        let Some(member) = groups[frame.group].members.get(frame.next) else {
+            let done = stack.pop().expect("the stack is not empty");
+            visiting.remove(&done.group);
+            if let Some(parent) = stack.last_mut() {
+                parent.users.extend(done.users.iter().copied());
+            }
+            resolved[done.group] = Some(done.users);
+            continue;
+        };
+        frame.next += 1;
+        match member {
+            MemberRef::Uid(uid) => frame.users.extend(uids.get(uid)),
             MemberRef::Id(id) => {
                 if let Some(&u) = user_ids.get(id) {
-                    out.insert(u);
+                    frame.users.insert(u);
                 } else if let Some(&g) = group_ids.get(id.as_str()) {
-                    out.extend(resolve_group(g, groups, group_ids, user_ids, uids, resolved, visiting));
+                    if let Some(done) = &resolved[g] {
+                        frame.users.extend(done.iter().copied());
+                    } else if visiting.insert(g) {
+                        stack.push(Frame { group: g, next: 0, users: BTreeSet::new() });
+                    }
                 }
             }
         }
     }
-    visiting.remove(&i);
-    resolved[i] = Some(out.clone());
-    out
 }
 
 #[cfg(test)]

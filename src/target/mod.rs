@@ -10,7 +10,7 @@
 //! - The token is never logged and never part of an error message; request bodies are never
 //!   logged.
 
-mod body;
+pub mod body;
 mod retry;
 mod scim;
 #[cfg(test)]
