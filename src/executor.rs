@@ -10,8 +10,9 @@
 //!
 //! Guarantees: the snapshot advances only for confirmed operations; a crash at any point leaves
 //! at most the in-flight operations and the answers not yet committed `pending`, which
-//! [`recover`] resolves before the next plan (an unfinished create by looking the object up); a 401/403 stops the run at once: nothing new
-//! is sent, requests already in flight are awaited and committed if they succeeded.
+//! [`recover`] resolves before the next plan (an unfinished create by looking the object up); a
+//! 401/403 stops the run at once: nothing new is sent, requests already in flight are awaited
+//! and committed if they succeeded.
 //!
 //! Caveats: an unfinished update, membership change or delete is abandoned rather than
 //! resolved; the next plan, made from the unchanged snapshot, sends it again (these requests
