@@ -191,13 +191,15 @@ rewritten=same
 row "sync, no change, $(human "$n") users" "$WALL s wall, $CPU s CPU, $RSS_MB MB RSS" "requests: $requests; audit and user rows: $rewritten" ""
 
 # --- Apply ---------------------------------------------------------------------------------------
+# Users only: creates are what the target's own rate is measured on (wrk POSTs users), and a
+# membership PATCH costs scim2-server far more than a create.
 apply_data() { # USERS → $WORK/a$USERS.ldif
-    [[ -s $WORK/a$1.ldif ]] || "$BIN/scimsync-gen" --users "$1" --groups 4 --seed "$SEED" -o "$WORK/a$1.ldif"
+    [[ -s $WORK/u$1-only.ldif ]] || "$BIN/scimsync-gen" --users "$1" --groups 0 --seed "$SEED" -o "$WORK/u$1-only.ldif"
 }
 apply_data "$APPLY_LOOPBACK"
 db=$WORK/apply-loop.db
 rm -f "$db" "$db-wal" "$db-shm"
-export SCIMSYNC_SOURCE__PATH=$WORK/a$APPLY_LOOPBACK.ldif SCIMSYNC_STATE__PATH=$db
+export SCIMSYNC_SOURCE__PATH=$WORK/u$APPLY_LOOPBACK-only.ldif SCIMSYNC_STATE__PATH=$db
 log "apply $APPLY_LOOPBACK users to the loopback stand-in"
 measure "$WORK/apply-loop.out" "$BIN/scimsync" --config "$CFG" sync
 applied=$(sed -n 's/^run [0-9]*: \([0-9]*\) applied.*/\1/p' "$WORK/apply-loop.out")
@@ -220,7 +222,7 @@ if [[ -x $SCIM_BIN ]] && command -v wrk >/dev/null; then
     apply_data "$APPLY_SCIM"
     db=$WORK/apply-scim.db
     rm -f "$db" "$db-wal" "$db-shm"
-    export SCIMSYNC_SOURCE__PATH=$WORK/a$APPLY_SCIM.ldif SCIMSYNC_STATE__PATH=$db
+    export SCIMSYNC_SOURCE__PATH=$WORK/u$APPLY_SCIM-only.ldif SCIMSYNC_STATE__PATH=$db
     export SCIMSYNC_TARGET__URL=http://127.0.0.1:$scim_port/v2
     log "apply $APPLY_SCIM users to scim2-server"
     measure "$WORK/apply-scim.out" "$BIN/scimsync" --config "$CFG" sync

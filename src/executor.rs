@@ -9,9 +9,10 @@
 //! operation would bound a sync to a few hundred operations a second whatever the target.
 //!
 //! Guarantees: the snapshot advances only for confirmed operations; a crash at any point leaves
-//! at most the in-flight operations `pending`, which [`recover`] resolves before the next plan
-//! (an unfinished create by looking the object up); a 401/403 stops the run at once: nothing new
-//! is sent, requests already in flight are awaited and committed if they succeeded.
+//! at most the in-flight operations and the answers not yet committed `pending`, which
+//! [`recover`] resolves before the next plan (an unfinished create by looking the object up); a
+//! 401/403 stops the run at once: nothing new is sent, requests already in flight are awaited
+//! and committed if they succeeded.
 //!
 //! Caveats: an unfinished update, membership change or delete is abandoned rather than
 //! resolved; the next plan, made from the unchanged snapshot, sends it again (these requests
@@ -237,9 +238,12 @@ pub async fn execute(
         let mut busy = vec![false; lanes.len()];
         let mut in_flight: JoinSet<(usize, i64, Done)> = JoinSet::new();
         let mut next_lane = 0;
+        // Answers not yet committed: committed with the next operations' journal entries.
+        let mut applied: Vec<(i64, Op, Option<String>, bool)> = Vec::new();
         loop {
             let stopping = report.stopped.is_some() || opts.stop.load(Ordering::SeqCst);
-            // Operations to send now: journaled together, in one transaction, before any is sent.
+            // Operations to send now: journaled together, in one transaction (with the answers
+            // received so far), before any is sent.
             let mut batch = Vec::new();
             while !stopping && in_flight.len() + batch.len() < opts.concurrency.max(1) {
                 let Some(lane) = (0..lanes.len())
@@ -267,40 +271,7 @@ pub async fn execute(
                 busy[lane] = true;
                 batch.push((lane, seq, ready, want));
             }
-            if !batch.is_empty() {
-                let entries: Vec<(i64, &Op)> = batch.iter().map(|(_, seq, r, _)| (*seq, &r.op)).collect();
-                let journal_ids = store.journal_begin_many(run_id, &entries, clock())?;
-                drop(entries);
-                for ((lane, _, ready, want), journal_id) in batch.into_iter().zip(journal_ids) {
-                    in_flight
-                        .spawn(send(client.clone(), ready, opts.clone(), want).map_lane(lane, journal_id));
-                }
-            }
-            let Some(joined) = in_flight.join_next().await else { break };
-            // Everything else already answered is committed with it, in one transaction.
-            let mut answered = vec![joined];
-            while let Some(more) = in_flight.try_join_next() {
-                answered.push(more);
-            }
-            let mut applied = Vec::new();
-            for joined in answered {
-                let (lane, journal_id, done) = joined.expect("request tasks do not panic");
-                busy[lane] = false;
-                match done {
-                    Done::Applied { op, target_id, adopted } => {
-                        applied.push((journal_id, op, target_id, adopted))
-                    }
-                    Done::Failed { op, error } => {
-                        let message = error.to_string();
-                        store.journal_fail(journal_id, "failed", &message, clock())?;
-                        tracing::warn!(op = op.kind(), key = %op.key(), error = %message, "Operation failed.");
-                        if error.stops_run() && report.stopped.is_none() {
-                            report.stopped = Some(message.clone());
-                        }
-                        report.failed.push(failure(&op, message));
-                    }
-                }
-            }
+            // One transaction: the answers' snapshot changes, then the new journal entries.
             let confirmed: Vec<Confirmed> = applied
                 .iter()
                 .map(|(journal_id, op, target_id, _)| Confirmed {
@@ -309,9 +280,10 @@ pub async fn execute(
                     target_id: target_id.as_deref(),
                 })
                 .collect();
-            store.commit_ops(run_id, &confirmed, clock())?;
-            drop(confirmed);
-            for (_, op, target_id, adopted) in applied {
+            let entries: Vec<(i64, &Op)> = batch.iter().map(|(_, seq, r, _)| (*seq, &r.op)).collect();
+            let journal_ids = store.commit_and_journal(run_id, &confirmed, &entries, clock())?;
+            drop((confirmed, entries));
+            for (_, op, target_id, adopted) in applied.drain(..) {
                 match &op {
                     Op::CreateUser { user } => {
                         ids.users.insert(user.key.clone(), target_id.unwrap_or_default());
@@ -330,6 +302,33 @@ pub async fn execute(
                 report.applied += 1;
                 report.adopted += u64::from(adopted);
                 tracing::info!(target: "scimsync::change", op = op.kind(), key = %op.key(), adopted, "Applied.");
+            }
+            for ((lane, _, ready, want), journal_id) in batch.into_iter().zip(journal_ids) {
+                in_flight.spawn(send(client.clone(), ready, opts.clone(), want).map_lane(lane, journal_id));
+            }
+            let Some(joined) = in_flight.join_next().await else { break };
+            // Everything else already answered is taken with it, for one transaction.
+            let mut answered = vec![joined];
+            while let Some(more) = in_flight.try_join_next() {
+                answered.push(more);
+            }
+            for joined in answered {
+                let (lane, journal_id, done) = joined.expect("request tasks do not panic");
+                busy[lane] = false;
+                match done {
+                    Done::Applied { op, target_id, adopted } => {
+                        applied.push((journal_id, op, target_id, adopted))
+                    }
+                    Done::Failed { op, error } => {
+                        let message = error.to_string();
+                        store.journal_fail(journal_id, "failed", &message, clock())?;
+                        tracing::warn!(op = op.kind(), key = %op.key(), error = %message, "Operation failed.");
+                        if error.stops_run() && report.stopped.is_none() {
+                            report.stopped = Some(message.clone());
+                        }
+                        report.failed.push(failure(&op, message));
+                    }
+                }
             }
         }
         report.not_started += lanes.iter().map(|l| l.len() as u64).sum::<u64>();

@@ -233,14 +233,14 @@ pub struct UserAttrs {
 }
 
 impl Directory {
-    /// `users` users and `groups` groups (at least the named ones), sizes from 2 to 10,000
+    /// `users` users and `groups` groups (at least the named ones, none for 0), sizes from 2 to 10,000
     /// (log-uniform, capped at the number of users), about 5% of groups nesting another.
     pub fn generate(seed: u64, users: u64, groups: u64) -> Directory {
         let users: Vec<User> = (0..users).map(|index| User { index, rev: 0, removed: false }).collect();
         let n = users.len() as u64;
         let mut rng = Rng::new(seed.wrapping_add(1));
         let mut out = Directory { seed, operational: false, users, groups: Vec::new() };
-        let total = groups.max(NAMED_GROUPS.len() as u64);
+        let total = if groups == 0 { 0 } else { groups.max(NAMED_GROUPS.len() as u64) };
         for g in 0..total {
             let name = match NAMED_GROUPS.get(g as usize) {
                 Some(n) => (*n).to_owned(),

@@ -191,19 +191,7 @@ impl Store {
     /// [`Store::journal_begin`] for operations about to be sent together, in one transaction;
     /// their journal ids in order.
     pub fn journal_begin_many(&mut self, run_id: i64, ops: &[(i64, &Op)], now: i64) -> Result<Vec<i64>> {
-        let tx = self.conn.transaction()?;
-        let mut ids = Vec::with_capacity(ops.len());
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO journal (run_id, seq, op, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-            )?;
-            for (seq, op) in ops {
-                stmt.execute(params![run_id, seq, serde_json::to_string(op).expect("op serialises"), now])?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
-        tx.commit()?;
-        Ok(ids)
+        self.commit_and_journal(run_id, &[], ops, now)
     }
 
     /// Marks a journal entry failed (or abandoned) with the target's message.
@@ -310,4 +298,22 @@ impl Store {
     pub fn last_run_id(&self) -> Result<Option<i64>> {
         Ok(self.conn.query_row("SELECT max(id) FROM runs", [], |r| r.get(0)).optional()?.flatten())
     }
+}
+
+/// Journals operations as pending in the transaction; their journal ids in order.
+pub(super) fn journal_in(
+    tx: &rusqlite::Transaction,
+    run_id: i64,
+    ops: &[(i64, &Op)],
+    now: i64,
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(ops.len());
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO journal (run_id, seq, op, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+    )?;
+    for (seq, op) in ops {
+        stmt.execute(params![run_id, seq, serde_json::to_string(op).expect("op serialises"), now])?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok(ids)
 }

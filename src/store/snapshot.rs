@@ -164,16 +164,35 @@ impl Store {
     /// none is. Used where operations are confirmed faster than one transaction per operation can
     /// be written (a first sync of a large directory).
     pub fn commit_ops(&mut self, run_id: i64, ops: &[Confirmed<'_>], now: i64) -> Result<()> {
-        if ops.is_empty() {
-            return Ok(());
+        self.commit_and_journal(run_id, ops, &[], now).map(drop)
+    }
+
+    /// [`Store::commit_ops`] and [`Store::journal_begin_many`] in one transaction: the executor
+    /// commits the answers it has and journals the operations it is about to send with one disk
+    /// flush. The new journal entries are durable before the caller sends anything.
+    pub fn commit_and_journal(
+        &mut self,
+        run_id: i64,
+        confirmed: &[Confirmed<'_>],
+        to_send: &[(i64, &Op)],
+        now: i64,
+    ) -> Result<Vec<i64>> {
+        if confirmed.is_empty() && to_send.is_empty() {
+            return Ok(Vec::new());
         }
         let tx = self.conn.transaction()?;
-        for c in ops {
+        for c in confirmed {
             commit_in(&tx, run_id, c, now)?;
         }
-        tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'snapshot_version'", [])?;
+        if !confirmed.is_empty() {
+            tx.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'snapshot_version'",
+                [],
+            )?;
+        }
+        let ids = super::runs::journal_in(&tx, run_id, to_send, now)?;
         tx.commit()?;
-        Ok(())
+        Ok(ids)
     }
 
     /// Records which managed users were seen and which are pending deprovisioning (grace period).

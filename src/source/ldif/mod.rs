@@ -313,10 +313,14 @@ impl<R: BufRead> LdifReader<R> {
     /// do not.
     fn description(&mut self, index: usize, line: u64, spec: Spec) -> Result<(String, bool), LdifError> {
         let raw = &self.buf[..spec.colon];
-        if let Some((cached, lower, keep)) = self.names.get(index) {
-            if cached.as_slice() == raw {
-                return Ok(if *keep { (lower.clone(), true) } else { (String::new(), false) });
-            }
+        // The same position in the previous entries first, then any position: an optional
+        // attribute (a mobile number, a description) shifts the ones after it.
+        let hit = match self.names.get(index) {
+            Some(entry) if entry.0.as_slice() == raw => Some(entry),
+            _ => self.names.iter().find(|entry| entry.0.as_slice() == raw),
+        };
+        if let Some((_, lower, keep)) = hit {
+            return Ok(if *keep { (lower.clone(), true) } else { (String::new(), false) });
         }
         let lower = match std::str::from_utf8(raw) {
             Ok(name) if is_description(raw) => name.to_ascii_lowercase(),
