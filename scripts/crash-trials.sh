@@ -13,7 +13,7 @@ start=$SECONDS
 echo "crash trials: $trials per scenario, $users users, first seed $seed"
 status=0
 CRASH_TRIALS=$trials CRASH_USERS=$users CRASH_SEED=$seed \
-    cargo test --quiet --test crash -- --nocapture --test-threads 1 >"$log" 2>&1 || status=$?
+    cargo test --quiet --test suite -- --nocapture --test-threads 1 crash:: >"$log" 2>&1 || status=$?
 grep -E '^crash trials:|test result|panicked|FAILED' "$log" || true
 echo "elapsed: $((SECONDS - start)) s (full output: $log)"
 exit "$status"

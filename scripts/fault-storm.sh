@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log=$(mktemp)
 status=0
-FAULT_STORM_USERS=${1:-5000} cargo test --quiet --test sync_faults -- --nocapture fault_storm >"$log" 2>&1 || status=$?
+FAULT_STORM_USERS=${1:-5000} cargo test --quiet --test suite -- --nocapture sync_faults::fault_storm >"$log" 2>&1 || status=$?
 grep -E '^fault storm:|test result|panicked' "$log" || true
 exit "$status"

@@ -195,6 +195,10 @@ fi
 
 command -v cargo >/dev/null || die "cargo is missing: install a Rust toolchain (rustup) first"
 
+# A one-off build: incremental artefacts would only double the target directory's size.
+export CARGO_INCREMENTAL=0
+log "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free where the build goes"
+
 log "cargo fmt --check"
 cargo fmt --check || die "formatting differs: run 'cargo fmt' and commit the result"
 

@@ -2,7 +2,7 @@
 //! a held run, deactivates nobody and leaves the snapshot unchanged. The table of these cases
 //! is in docs/reliability.md.
 
-mod support;
+use crate::support;
 
 use support::scim_server::ScimServer;
 use support::site::{group, person, Site};

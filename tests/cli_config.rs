@@ -1,7 +1,7 @@
 //! `scimsync check`: config validation reports every problem at once, each with its key (SPEC §9:
 //! "Unknown keys are errors, and validation reports every problem at once with its key").
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{demo, minimal_config, repo_root, run, run_cmd, scimsync, toml_path};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `scimsync plan` end to end on the demo directory: the three formats, `--out`, the exit codes,
 //! a source that cannot be read, and the `SCIMSYNC_…` environment layer of the config.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{demo, minimal_config, repo_root, run, run_cmd, scimsync};
 use serde_json::Value;

@@ -9,8 +9,8 @@
 //!   `userPrincipalName`; under the ninjaone profile the userName must also be an email address;
 //! - users sharing a userName case-insensitively are all left out (and reported as skipped).
 
-mod cli_support;
-mod support;
+use crate::cli_support;
+use crate::support;
 
 use cli_support::{minimal_config, repo_root, run, Output};
 use scimsync::source::{Record, Value};

@@ -6,7 +6,7 @@
 //! CI runs 20 trials over 2,000 users. `scripts/crash-trials.sh` runs hundreds
 //! (`CRASH_TRIALS`, `CRASH_USERS`, `CRASH_SEED` set the count, the size and the first seed).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

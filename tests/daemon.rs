@@ -2,7 +2,7 @@
 //! test): schedule and file watch, SIGHUP reloads, SIGTERM mid-run, the instance lock,
 //! `/healthz` and `/metrics`, and the systemd notifications.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! the faults repeatable and the log tells what happened. The upstream is Python's `http.server`
 //! serving a directory, plus an echo for POST that remembers what reached it.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeSet;

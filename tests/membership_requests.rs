@@ -2,7 +2,7 @@
 //! users × groups: for 1,000 generated users in 200 groups (nested ones included), the plan's
 //! requests are counted and compared with an independent count from the generator's model.
 
-mod cli_support;
+use crate::cli_support;
 
 #[path = "../benches/gen/directory.rs"]
 #[allow(dead_code)]

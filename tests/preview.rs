@@ -1,7 +1,7 @@
 //! `scimsync preview USER...`: the mapped values of named source users on the demo config
 //! (group assignments, the CEL organizationId rule, group → role rules).
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{demo, run};
 

@@ -2,7 +2,7 @@
 //! with the enterprise and ninjaone extensions, nested groups), another the target; the real
 //! `scimsync` binary mirrors one into the other, by index paging and by RFC 9865 cursors.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};

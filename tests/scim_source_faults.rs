@@ -6,7 +6,7 @@
 //! a refused password. Each time `scimsync sync` must exit 1 with the reason, deactivate
 //! nothing in the target, and record the run as failed.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};

@@ -2,7 +2,7 @@
 //! extension, finds users by `userName eq`, refuses a duplicate userName with 409 and checks
 //! its bearer token; behind the fault proxy, a create whose answer is lost still happened.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::fault_proxy::FaultProxy;

@@ -1,7 +1,7 @@
 //! scimsync's directory interpretation (users, groups, nested and memberUid membership) gives the
 //! same result from every slapd export of one directory, and from the hand-written input itself.
 
-mod support;
+use crate::support;
 
 use scimsync::config::DirectoryRules;
 use scimsync::source::directory::{interpret, SourceDirectory};

@@ -1,7 +1,7 @@
 //! Real slapd exports (slapcat, `ldapsearch -LLL`, commented ldapsearch) of one directory must
 //! read back as the same entries, with every value intact, through scimsync's LDIF reader.
 
-mod support;
+use crate::support;
 
 use scimsync::source::{Record, Value};
 use std::collections::{BTreeMap, BTreeSet};

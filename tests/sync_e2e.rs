@@ -1,7 +1,7 @@
 //! `scimsync sync` end to end, as a real process against a real SCIM server (scim2-server, one
 //! tenant per test): initial provision, changes, deprovisioning, adoption, safety holds.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::scim_server::ScimServer;

@@ -3,7 +3,7 @@
 //! duplicate; a 401 mid-run stops it with the snapshot advanced only for confirmed operations;
 //! an unchanged source sends no write at all.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use support::fault_proxy::FaultProxy;

@@ -1,7 +1,7 @@
 //! The initial-provision scenario against a second, independent SCIM implementation (scimmy on
 //! express), to show the client is not tuned to one server.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

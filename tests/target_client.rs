@@ -1,7 +1,7 @@
 //! The SCIM target client against a real service provider (python-scim's scim2-server): what it
 //! stores, per profile, and how the server's refusals come back as errors.
 
-mod support;
+use crate::support;
 
 use scimsync::config::Profile;
 use scimsync::model::{Attr, DesiredUser, SourceKey};

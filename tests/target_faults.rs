@@ -2,7 +2,7 @@
 //! faults a real server does not produce on demand (429 with `Retry-After`, 5xx, answers lost
 //! or cut after the server acted, slow answers). The server still does the real work.
 
-mod support;
+use crate::support;
 
 use scimsync::config::Profile;
 use scimsync::model::{Attr, DesiredUser, SourceKey};

@@ -2,7 +2,7 @@
 //! retried) unless `target.ca_file` names the certificate that vouches for it. The server is
 //! a minimal rustls responder: scim2-server speaks plain HTTP only.
 
-mod support;
+use crate::support;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -1,0 +1,35 @@
+//! The integration tests, one binary: each file below is a module, so the suite links once
+//! (the per-file binaries of a default layout cost a link and ~100 MB of disk each).
+//! `cargo nextest run` still runs every test in a process of its own.
+
+mod cli_support;
+mod support;
+
+mod bad_sources;
+mod cli_config;
+mod cli_plan;
+mod corpus_plan;
+mod crash;
+mod daemon;
+mod fault_proxy_smoke;
+mod ldif_corpus;
+mod ldif_props;
+mod mapping;
+mod membership_requests;
+mod planner;
+mod planner_props;
+mod preview;
+mod purity;
+mod regression;
+mod scim_source;
+mod scim_source_faults;
+mod scimmy_smoke;
+mod slapd_directory;
+mod slapd_exports;
+mod sync_e2e;
+mod sync_faults;
+mod sync_scimmy;
+mod systemd_unit;
+mod target_client;
+mod target_faults;
+mod target_tls;
