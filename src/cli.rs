@@ -211,7 +211,7 @@ fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result
                     "groups": su.groups,
                     "source_active": su.active,
                     "mapped": mapped.map(|m| serde_json::json!({
-                        "attributes": m.attrs.iter().map(|(a, v)| (a.name().to_owned(), serde_json::Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
+                        "attributes": m.attrs.iter().map(|(a, v)| (a.name().to_owned(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
                         "active": m.active,
                         "roles": m.roles.iter().filter(|r| !config.policy.protected_roles.contains(*r)).collect::<Vec<_>>(),
                         "refused_roles": m.roles.iter().filter(|r| config.policy.protected_roles.contains(*r)).collect::<Vec<_>>(),

@@ -2,7 +2,7 @@
 //! assignments, group → role rules and the target profile's rules (SPEC §3, §4).
 
 use crate::config::{ConfigErrors, Profile, RawMapping, RawRule, SourceKind};
-use crate::model::{Attr, DesiredGroup, DesiredState, DesiredUser, Skip};
+use crate::model::{Attr, Attrs, DesiredGroup, DesiredState, DesiredUser, Skip};
 use crate::reconcile::desired;
 use crate::source::directory::{SourceDirectory, SourceUser};
 use crate::source::Value;
@@ -383,7 +383,7 @@ impl Mapping {
     ) -> Result<DesiredUser, String> {
         let origin = su.record.origin.to_string();
         let mut scope = None;
-        let mut attrs = BTreeMap::new();
+        let mut values: [Option<String>; Attr::ALL.len()] = Default::default();
         for (attr, rule) in &self.rules {
             let value = match rule {
                 Rule::Value(v) => Some(v.clone()),
@@ -394,17 +394,17 @@ impl Mapping {
                 }
             };
             if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-                attrs.insert(*attr, v.trim().to_owned());
+                values[*attr as usize] = Some(v.trim().to_owned());
             }
         }
         if let Some(a) =
             self.assignments.iter().find(|a| su.groups.iter().any(|g| g.eq_ignore_ascii_case(&a.group)))
         {
             for (attr, v) in &a.set {
-                attrs.insert(*attr, v.clone());
+                values[*attr as usize] = Some(v.clone());
             }
         }
-        let Some(user_name) = attrs.get(&Attr::UserName).cloned() else {
+        let Some(user_name) = values[Attr::UserName as usize].clone() else {
             return Err(
                 "no userName: the entry has no mail or userPrincipalName (or the userName rule gave nothing)"
                     .into(),
@@ -427,8 +427,10 @@ impl Mapping {
                     "userName {user_name:?} is not an email address, which a ninjaone target requires"
                 ));
             }
-            attrs.retain(|a, _| !a.is_phone());
-            match attrs.get(&Attr::UserType) {
+            values[Attr::WorkPhone as usize] = None;
+            values[Attr::MobilePhone as usize] = None;
+            let user_type = &mut values[Attr::UserType as usize];
+            match user_type {
                 None => *no_type += 1,
                 Some(t) if self.user_types.contains(t) => {}
                 Some(t) => {
@@ -438,12 +440,13 @@ impl Mapping {
                     ));
                 }
             }
-            if !attrs.get(&Attr::UserType).is_some_and(|t| self.user_types.contains(t)) {
-                attrs.insert(Attr::UserType, END_USER.to_owned());
+            if !user_type.as_ref().is_some_and(|t| self.user_types.contains(t)) {
+                *user_type = Some(END_USER.to_owned());
             }
-            attrs.entry(Attr::OrganizationId).or_insert_with(|| "All".to_owned());
+            values[Attr::OrganizationId as usize].get_or_insert_with(|| "All".to_owned());
         }
-        let user_type = attrs.get(&Attr::UserType).cloned();
+        let user_type = values[Attr::UserType as usize].clone();
+        let attrs: Attrs = Attr::ALL.into_iter().zip(values).filter_map(|(a, v)| Some((a, v?))).collect();
         let roles = self
             .roles
             .iter()

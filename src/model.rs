@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+mod attrs;
+pub use attrs::Attrs;
+
 /// The stable identity of a source object: `entryUUID`, `nsUniqueId`, `objectGUID` (base64) or,
 /// when none is present, the DN. It never changes when the object is renamed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -119,14 +122,14 @@ pub struct DesiredUser {
     /// Where the record was read, for reports (`people.ldif:120`).
     pub origin: String,
     /// Attribute values; `Attr::UserName` is always present.
-    pub attrs: BTreeMap<Attr, String>,
+    pub attrs: Attrs,
     pub active: bool,
     pub roles: BTreeSet<String>,
 }
 
 impl DesiredUser {
     pub fn user_name(&self) -> &str {
-        self.attrs.get(&Attr::UserName).map(String::as_str).unwrap_or("")
+        self.attrs.get(&Attr::UserName).unwrap_or("")
     }
 }
 

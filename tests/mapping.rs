@@ -103,10 +103,14 @@ user_type = "endUser"
 #[test]
 fn ninjaone_user_type_is_validated_and_defaults_to_end_user() {
     let d = map(RULES, Profile::NinjaOne);
-    assert_eq!(user(&d, "tech@x.com").attrs[&Attr::UserType], "technician", "nested group assignment");
-    assert_eq!(user(&d, "end@x.com").attrs[&Attr::UserType], "endUser");
+    assert_eq!(
+        user(&d, "tech@x.com").attrs.get(&Attr::UserType).unwrap(),
+        "technician",
+        "nested group assignment"
+    );
+    assert_eq!(user(&d, "end@x.com").attrs.get(&Attr::UserType).unwrap(), "endUser");
     // "Technician" is not exactly "technician": created as endUser, with a warning naming the record.
-    assert_eq!(user(&d, "odd@x.com").attrs[&Attr::UserType], "endUser");
+    assert_eq!(user(&d, "odd@x.com").attrs.get(&Attr::UserType).unwrap(), "endUser");
     assert!(
         d.warnings.iter().any(|w| w.contains("t.ldif:") && w.contains("\"Technician\"")),
         "{:?}",
@@ -118,14 +122,14 @@ fn ninjaone_user_type_is_validated_and_defaults_to_end_user() {
 #[test]
 fn ninjaone_organization_defaults_to_all_and_phones_are_never_sent() {
     let d = map(RULES, Profile::NinjaOne);
-    assert_eq!(user(&d, "tech@x.com").attrs[&Attr::OrganizationId], "202");
-    assert_eq!(user(&d, "end@x.com").attrs[&Attr::OrganizationId], "All");
+    assert_eq!(user(&d, "tech@x.com").attrs.get(&Attr::OrganizationId).unwrap(), "202");
+    assert_eq!(user(&d, "end@x.com").attrs.get(&Attr::OrganizationId).unwrap(), "All");
     for u in d.users.values() {
         assert!(!u.attrs.keys().any(|a| a.is_phone()), "{u:?}");
     }
     // The generic profile sends phones and adds no ninjaone defaults.
     let g = map(RULES, Profile::Generic);
-    assert_eq!(user(&g, "end@x.com").attrs.get(&Attr::MobilePhone).map(String::as_str), Some("+1 555 0101"));
+    assert_eq!(user(&g, "end@x.com").attrs.get(&Attr::MobilePhone), Some("+1 555 0101"));
     assert!(!user(&g, "end@x.com").attrs.contains_key(&Attr::OrganizationId));
 }
 
@@ -160,12 +164,12 @@ fn value_from_and_expr_rules_and_defaults() {
         Profile::NinjaOne,
     );
     let end = user(&d, "end@x.com");
-    assert_eq!(end.attrs[&Attr::Title], "Staff");
-    assert_eq!(end.attrs[&Attr::GivenName], "end", "falls back to the second `from` attribute");
-    assert_eq!(end.attrs[&Attr::FamilyName], "User", "default rule sn");
-    assert_eq!(end.attrs[&Attr::DisplayName], "END (2)");
-    assert_eq!(end.attrs[&Attr::ExternalId], "22222222-2222-2222-2222-222222222222");
-    assert_eq!(end.attrs[&Attr::WorkEmail], "end@x.com");
+    assert_eq!(end.attrs.get(&Attr::Title).unwrap(), "Staff");
+    assert_eq!(end.attrs.get(&Attr::GivenName).unwrap(), "end", "falls back to the second `from` attribute");
+    assert_eq!(end.attrs.get(&Attr::FamilyName).unwrap(), "User", "default rule sn");
+    assert_eq!(end.attrs.get(&Attr::DisplayName).unwrap(), "END (2)");
+    assert_eq!(end.attrs.get(&Attr::ExternalId).unwrap(), "22222222-2222-2222-2222-222222222222");
+    assert_eq!(end.attrs.get(&Attr::WorkEmail).unwrap(), "end@x.com");
 }
 
 #[test]
@@ -252,15 +256,15 @@ fn scim_sources_map_core_enterprise_and_custom_extension_attributes() {
     let dir = scimsync::source::json::read(doc.as_bytes(), "users.json").expect("reads");
     let d = mapping.map_directory(dir);
     let ada = user(&d, "ada@x.com");
-    assert_eq!(ada.attrs[&Attr::Title], "Engineering");
-    assert_eq!(ada.attrs[&Attr::DisplayName], "badge A-7");
-    assert_eq!(ada.attrs[&Attr::GivenName], "Ada");
-    assert_eq!(ada.attrs[&Attr::WorkEmail], "ada@x.com");
-    assert_eq!(ada.attrs[&Attr::UserType], "technician");
-    assert_eq!(ada.attrs[&Attr::OrganizationId], "202");
-    assert_eq!(ada.attrs[&Attr::ExternalId], "u1", "the source key is the resource id");
+    assert_eq!(ada.attrs.get(&Attr::Title).unwrap(), "Engineering");
+    assert_eq!(ada.attrs.get(&Attr::DisplayName).unwrap(), "badge A-7");
+    assert_eq!(ada.attrs.get(&Attr::GivenName).unwrap(), "Ada");
+    assert_eq!(ada.attrs.get(&Attr::WorkEmail).unwrap(), "ada@x.com");
+    assert_eq!(ada.attrs.get(&Attr::UserType).unwrap(), "technician");
+    assert_eq!(ada.attrs.get(&Attr::OrganizationId).unwrap(), "202");
+    assert_eq!(ada.attrs.get(&Attr::ExternalId).unwrap(), "u1", "the source key is the resource id");
     let bob = user(&d, "bob@x.com");
-    assert_eq!(bob.attrs[&Attr::DisplayName], "no badge");
+    assert_eq!(bob.attrs.get(&Attr::DisplayName).unwrap(), "no badge");
     assert!(!bob.active, "active=false in the source");
 }
 

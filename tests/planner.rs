@@ -93,14 +93,21 @@ fn parse(fixture: &str) -> Parsed {
                     }
                 }
                 if in_snapshot {
-                    p.snapshot
-                        .users
-                        .insert(key, ManagedUser { target_id: id, attrs, active, roles, missing });
+                    p.snapshot.users.insert(
+                        key,
+                        ManagedUser {
+                            target_id: id,
+                            attrs: attrs.into_iter().collect(),
+                            active,
+                            roles,
+                            missing,
+                        },
+                    );
                 } else {
                     p.desired_users.push(DesiredUser {
                         key,
                         origin: format!("fixture:{n}"),
-                        attrs,
+                        attrs: attrs.into_iter().collect(),
                         active,
                         roles,
                     });

@@ -67,7 +67,7 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
         if protected.contains(key) {
             continue;
         }
-        let action = policy.deprovision_for(have.attrs.get(&Attr::UserType).map(String::as_str));
+        let action = policy.deprovision_for(have.attrs.get(&Attr::UserType));
         if !have.active && action == Deprovision::Deactivate {
             continue;
         }
@@ -131,11 +131,14 @@ fn diff_user(have: &ManagedUser, want: &DesiredUser, roles: &BTreeSet<String>) -
     if have.attrs == want.attrs && &have.roles == roles {
         return changes;
     }
-    let attrs: BTreeSet<Attr> = have.attrs.keys().chain(want.attrs.keys()).copied().collect();
-    for attr in attrs {
+    for attr in Attr::ALL {
         let (before, after) = (have.attrs.get(&attr), want.attrs.get(&attr));
         if before != after {
-            changes.push(Change::Set { attr, before: before.cloned(), after: after.cloned() });
+            changes.push(Change::Set {
+                attr,
+                before: before.map(str::to_owned),
+                after: after.map(str::to_owned),
+            });
         }
     }
     if &have.roles != roles {
@@ -153,7 +156,7 @@ fn deprovision_op(key: &SourceKey, have: &ManagedUser, reason: Reason, policy: &
     // A user disabled in the source is only ever deactivated; deletion is for users that left.
     let action = match reason {
         Reason::InactiveInSource => Deprovision::Deactivate,
-        Reason::Missing => policy.deprovision_for(have.attrs.get(&Attr::UserType).map(String::as_str)),
+        Reason::Missing => policy.deprovision_for(have.attrs.get(&Attr::UserType)),
     };
     match action {
         Deprovision::Deactivate => Op::DeactivateUser { key, user_name, reason },

@@ -2,14 +2,14 @@
 //! and how one confirmed operation advances it.
 
 use super::plan::{Change, Op, Plan};
-use crate::model::{Attr, SourceKey};
+use crate::model::{Attr, Attrs, SourceKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedUser {
     pub target_id: String,
-    pub attrs: BTreeMap<Attr, String>,
+    pub attrs: Attrs,
     pub active: bool,
     pub roles: BTreeSet<String>,
     /// Set while the user is missing from the source but within its grace period.
@@ -18,14 +18,14 @@ pub struct ManagedUser {
 
 impl ManagedUser {
     pub fn user_name(&self) -> &str {
-        self.attrs.get(&Attr::UserName).map(String::as_str).unwrap_or("")
+        self.attrs.get(&Attr::UserName).unwrap_or("")
     }
 
     pub fn apply_changes(&mut self, changes: &[Change]) {
         for change in changes {
             match change {
                 Change::Set { attr, after: Some(v), .. } => {
-                    self.attrs.insert(*attr, v.clone());
+                    self.attrs.insert(*attr, v);
                 }
                 Change::Set { attr, after: None, .. } => {
                     self.attrs.remove(attr);

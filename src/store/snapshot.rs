@@ -253,7 +253,7 @@ fn commit_in(tx: &Transaction, run_id: i64, c: &Confirmed<'_>, now: i64) -> Resu
 
 /// Applies an operation to the snapshot rows; returns the user's type for the audit log.
 fn apply_op(tx: &Transaction, op: &Op, target_id: Option<&str>, now: i64) -> Result<Option<String>> {
-    let user_type = |u: &ManagedUser| u.attrs.get(&Attr::UserType).cloned();
+    let user_type = |u: &ManagedUser| u.attrs.get(&Attr::UserType).map(str::to_owned);
     match op {
         Op::CreateUser { user } => {
             let managed = ManagedUser {

@@ -65,19 +65,19 @@ pub fn user_resource(profile: Profile, user: &DesiredUser) -> Value {
     let mut name = Map::new();
     let mut extension = Map::new();
     let mut typed: Vec<(&str, Value)> = Vec::new();
-    for (&attr, value) in &user.attrs {
+    for (attr, value) in &user.attrs {
         match place(profile, attr) {
             Place::Core(path) => match path.split_once('.') {
                 Some((_, sub)) => {
-                    name.insert(sub.to_owned(), value.as_str().into());
+                    name.insert(sub.to_owned(), value.into());
                 }
                 None => {
-                    doc.insert(path.to_owned(), value.as_str().into());
+                    doc.insert(path.to_owned(), value.into());
                 }
             },
             Place::Typed { attr, kind, primary } => typed.push((attr, typed_entry(value, kind, primary))),
             Place::Extension(a) => {
-                extension.insert(a.to_owned(), value.as_str().into());
+                extension.insert(a.to_owned(), value.into());
             }
             Place::Dropped => {}
         }
@@ -192,7 +192,7 @@ pub fn update_ops(profile: Profile, changes: &[Change]) -> Vec<PatchOp> {
 /// whether they are mapped at all, and roles may be managed in the target.
 pub fn adopt_ops(profile: Profile, user: &DesiredUser) -> Vec<PatchOp> {
     let mut ops = Vec::new();
-    for (&attr, value) in &user.attrs {
+    for (attr, value) in &user.attrs {
         ops.extend(set_ops(profile, attr, Some(value), false));
     }
     ops.push(active_op(user.active));

@@ -148,7 +148,7 @@ impl TargetClient {
 
     /// `POST /Users`; returns the new id.
     pub async fn create_user(&self, user: &DesiredUser) -> Result<String, TargetError> {
-        self.warn_dropped_phones(user.attrs.keys().copied());
+        self.warn_dropped_phones(user.attrs.keys());
         let doc = body::user_resource(self.inner.profile, user);
         let user_name = user.user_name();
         let lookup = || async { Ok(self.find_user_once(user_name).await?.map(|u| u.id)) };
@@ -172,7 +172,7 @@ impl TargetClient {
     /// Brings an existing account to the desired state in one PATCH: every attribute the user
     /// has, `active`, and the roles when there are any.
     pub async fn adopt_user(&self, id: &str, user: &DesiredUser) -> Result<(), TargetError> {
-        self.warn_dropped_phones(user.attrs.keys().copied());
+        self.warn_dropped_phones(user.attrs.keys());
         self.patch("Users", id, &body::adopt_ops(self.inner.profile, user)).await
     }
 
