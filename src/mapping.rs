@@ -5,7 +5,6 @@ use crate::config::{ConfigErrors, Profile, RawMapping, RawRule, SourceKind};
 use crate::model::{Attr, Attrs, DesiredGroup, DesiredState, DesiredUser, Skip};
 use crate::reconcile::desired;
 use crate::source::directory::{SourceDirectory, SourceUser};
-use crate::source::Value;
 use cel::{Context, Env, Program};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -516,15 +515,13 @@ fn user_scope<'a>(root: &'a Context<'_, 'static>, su: &SourceUser, reads: &Reads
     if wants("user") || wants("values") {
         let mut first: HashMap<String, String> = HashMap::new();
         let mut all: HashMap<String, Vec<String>> = HashMap::new();
-        for (name, v) in &su.record.attrs {
-            if let Value::Text(t) = v {
-                if !read(name) {
-                    continue;
-                }
-                first.entry(name.clone()).or_insert_with(|| t.clone());
-                if wants("values") {
-                    all.entry(name.clone()).or_default().push(t.clone());
-                }
+        for (name, t) in su.record.iter() {
+            if !read(name) {
+                continue;
+            }
+            first.entry(name.to_owned()).or_insert_with(|| t.to_owned());
+            if wants("values") {
+                all.entry(name.to_owned()).or_default().push(t.to_owned());
             }
         }
         if wants("user") {

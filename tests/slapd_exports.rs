@@ -94,7 +94,7 @@ fn the_three_exports_hold_the_same_entries() {
     for (name, path) in rest {
         let records = read_ldif(&path);
         for r in &records {
-            assert_eq!(r.origin.path, path.display().to_string(), "{name}: origin of {}", r.dn);
+            assert_eq!(&*r.origin.path, path.display().to_string(), "{name}: origin of {}", r.dn);
         }
         let other = entries(name, &records);
         assert_eq!(

@@ -1,7 +1,7 @@
 //! CSV source: a header row, one user per row; a `groups` column lists the user's groups.
 
 use super::directory::{SourceDirectory, SourceGroup, SourceUser};
-use super::{Origin, Record, SourceError, Value};
+use super::{Names, Origin, Record, SourceError, UserRecord, Value};
 use crate::config::SourceConfig;
 use crate::model::SourceKey;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +39,8 @@ pub fn read(input: impl Read, path: &str, cfg: &SourceConfig) -> Result<SourceDi
         .collect();
     let mut dir = SourceDirectory::default();
     let mut groups: BTreeMap<String, SourceGroup> = BTreeMap::new();
+    let mut attr_names = Names::default();
+    let origin_path: std::sync::Arc<str> = path.into();
     for row in reader.records() {
         let row = row.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
@@ -52,7 +54,7 @@ pub fn read(input: impl Read, path: &str, cfg: &SourceConfig) -> Result<SourceDi
             .filter(|(_, v)| !v.trim().is_empty())
             .map(|(h, v)| (h.clone(), Value::Text(v.trim().to_owned())))
             .collect();
-        let record = Record { origin: Origin { path: path.to_owned(), line }, dn: String::new(), attrs };
+        let record = Record { origin: Origin { path: origin_path.clone(), line }, dn: String::new(), attrs };
         let key = key_cols.iter().find_map(|c| record.first_text(c)).map(|k| SourceKey(k.to_lowercase()));
         let Some(key) = key else {
             dir.skipped.push(crate::model::Skip {
@@ -78,7 +80,12 @@ pub fn read(input: impl Read, path: &str, cfg: &SourceConfig) -> Result<SourceDi
                 g.members.insert(key.clone());
             }
         }
-        dir.users.push(SourceUser { key, record, active, groups: names });
+        dir.users.push(SourceUser {
+            key,
+            record: UserRecord::keep(record, None, &mut attr_names),
+            active,
+            groups: names,
+        });
     }
     dir.groups = groups.into_values().collect();
     Ok(dir)

@@ -1,7 +1,7 @@
 //! Reads directory records as users and groups: group classes and member attributes, source
 //! keys, AD `userAccountControl`, and nested groups flattened (SPEC §2).
 
-use super::{Record, Value};
+use super::{Names, Record, UserRecord, Value};
 use crate::config::DirectoryRules;
 use crate::model::{Skip, SourceKey};
 use base64::Engine;
@@ -17,7 +17,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 #[derive(Clone, Debug)]
 pub struct SourceUser {
     pub key: SourceKey,
-    pub record: Record,
+    pub record: UserRecord,
     /// False when the source marks the account disabled.
     pub active: bool,
     /// Names of the groups the user belongs to, nested groups included.
@@ -182,6 +182,7 @@ pub fn interpret_keeping(
     let mut raw_groups = Vec::new();
     let mut user_ids: FastMap<String, usize> = FastMap::default();
     let mut uids: FastMap<String, usize> = FastMap::default();
+    let mut names = Names::default();
     for record in records {
         dir.records_read += 1;
         let (group, person) = {
@@ -204,11 +205,7 @@ pub fn interpret_keeping(
         if let Some(uid) = record.first_text("uid") {
             uids.entry(uid.to_owned()).or_insert(idx);
         }
-        let mut record = record;
-        if let Some(keep) = keep {
-            record.attrs.retain(|(n, _)| keep.contains(super::attr_base(n)));
-            record.attrs.shrink_to_fit();
-        }
+        let record = UserRecord::keep(record, keep, &mut names);
         dir.users.push(SourceUser { key, record, active, groups: BTreeSet::new() });
     }
     flatten(&mut dir, raw_groups, &user_ids, &uids);

@@ -2,7 +2,7 @@
 //! resource → record conversion is shared with the SCIM endpoint source.
 
 use super::directory::{flatten, MemberRef, RawGroup, SourceDirectory, SourceUser};
-use super::{Origin, Record, SourceError, Value};
+use super::{Names, Origin, Record, SourceError, UserRecord, Value};
 use crate::model::{Skip, SourceKey};
 use serde_json::Value as Json;
 use std::collections::{BTreeSet, HashMap};
@@ -39,12 +39,12 @@ pub fn read(input: impl Read, path: &str) -> Result<SourceDirectory, SourceError
                 }
             }
             for (j, r) in list.into_iter().enumerate() {
-                resources.push((Origin { path: format!("{path}#/Resources/{j}"), line: 0 }, r));
+                resources.push((Origin { path: format!("{path}#/Resources/{j}").into(), line: 0 }, r));
             }
         } else if list_seen {
             return Err(parse_err(path, 0, "a ListResponse must be the only document in the file"));
         } else {
-            resources.push((Origin { path: path.to_owned(), line: i as u64 + 1 }, value));
+            resources.push((Origin { path: path.into(), line: i as u64 + 1 }, value));
         }
     }
     from_resources(resources)
@@ -141,10 +141,11 @@ pub fn from_resources(resources: Vec<(Origin, Json)>) -> Result<SourceDirectory,
     let mut dir = SourceDirectory { records_read: resources.len() as u64, ..Default::default() };
     let mut raw_groups = Vec::new();
     let mut user_ids = HashMap::new();
+    let mut names = Names::default();
     for (origin, v) in resources {
         if !v.is_object() {
             return Err(SourceError::Parse {
-                path: origin.path.clone(),
+                path: origin.path.to_string(),
                 line: origin.line,
                 message: "expected a SCIM resource (a JSON object)".into(),
             });
@@ -198,6 +199,7 @@ pub fn from_resources(resources: Vec<(Origin, Json)>) -> Result<SourceDirectory,
             !v.get("active").is_some_and(|a| a == &Json::Bool(false) || a == "false" || a == "False");
         user_ids.insert(id.clone().unwrap_or_else(|| key.clone()), dir.users.len());
         let record = Record { origin, dn: id.unwrap_or_default(), attrs: flatten_resource(&v) };
+        let record = UserRecord::keep(record, None, &mut names);
         dir.users.push(SourceUser { key: SourceKey(key), record, active, groups: BTreeSet::new() });
     }
     flatten(&mut dir, raw_groups, &user_ids, &HashMap::new());

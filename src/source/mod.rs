@@ -5,6 +5,9 @@ pub mod directory;
 pub mod json;
 pub mod ldif;
 pub mod scim;
+mod user_record;
+
+pub use user_record::{Names, UserRecord};
 
 use crate::config::{SourceConfig, SourceKind};
 use directory::SourceDirectory;
@@ -25,7 +28,7 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Ldif(#[from] ldif::LdifError),
-    #[error("{}: {message}", Origin { path: path.clone(), line: *line })]
+    #[error("{}: {message}", Origin { path: path.as_str().into(), line: *line })]
     Parse { path: String, line: u64, message: String },
     #[error("incomplete source: {0}")]
     Incomplete(String),
@@ -124,8 +127,7 @@ pub async fn read_for(
     }
     if let (Some(wanted), SourceKind::Csv | SourceKind::Json) = (wanted, cfg.kind) {
         for u in &mut dir.users {
-            u.record.attrs.retain(|(n, _)| wanted.contains(attr_base(n)));
-            u.record.attrs.shrink_to_fit();
+            u.record.retain(|n| wanted.contains(attr_base(n)));
         }
     }
     Ok(dir)
@@ -153,7 +155,8 @@ impl Value {
 /// `path#/Resources/3` with `line` 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
-    pub path: String,
+    /// Shared by all the records of one file.
+    pub path: std::sync::Arc<str>,
     pub line: u64,
 }
 

@@ -150,7 +150,8 @@ const TRAILER: [&[u8]; 4] = [b"search", b"result", b"control", b"pagedresults"];
 
 pub struct LdifReader<R> {
     lines: Lines<R>,
-    path: String,
+    /// Shared with every record's origin.
+    path: std::sync::Arc<str>,
     policy: UrlPolicy,
     /// The current logical line, reused for every line.
     buf: Vec<u8>,
@@ -171,7 +172,7 @@ pub struct LdifReader<R> {
 }
 
 impl<R: BufRead> LdifReader<R> {
-    pub fn new(reader: R, path: impl Into<String>, policy: UrlPolicy) -> Self {
+    pub fn new(reader: R, path: impl Into<std::sync::Arc<str>>, policy: UrlPolicy) -> Self {
         Self {
             lines: Lines { reader, lineno: 0 },
             path: path.into(),
@@ -290,7 +291,7 @@ impl<R: BufRead> LdifReader<R> {
                 if index == 0 && changetype.eq_ignore_ascii_case("add") {
                     continue;
                 }
-                return Err(LdifError::ChangeRecord { path: self.path.clone(), line, changetype });
+                return Err(LdifError::ChangeRecord { path: self.path.to_string(), line, changetype });
             }
             let (name, keep) = self.description(index, line, spec)?;
             index += 1;
@@ -375,7 +376,7 @@ impl<R: BufRead> LdifReader<R> {
             let line = match self.lines.read_logical(&mut self.buf) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ok(Line::End),
-                Err(source) => return Err(LdifError::Io { path: self.path.clone(), source }),
+                Err(source) => return Err(LdifError::Io { path: self.path.to_string(), source }),
             };
             match self.buf.first() {
                 None => return Ok(Line::Blank),
@@ -483,7 +484,7 @@ impl<R: BufRead> LdifReader<R> {
         match url::read(&self.policy, url) {
             Ok(bytes) => Ok(bytes_value(bytes)),
             Err(url::UrlError::Refused(why)) => Err(LdifError::UrlRefused {
-                path: self.path.clone(),
+                path: self.path.to_string(),
                 line,
                 message: format!("the value of \"{name}\" is the URL {url}, which is refused: {why}"),
             }),
@@ -549,7 +550,7 @@ impl<R: BufRead> LdifReader<R> {
     }
 
     fn syntax(&self, line: u64, message: String) -> LdifError {
-        LdifError::Syntax { path: self.path.clone(), line, message }
+        LdifError::Syntax { path: self.path.to_string(), line, message }
     }
 }
 

@@ -156,7 +156,7 @@ impl Listing {
                     self.name, self.pages
                 )));
             }
-            let origin = Origin { path: format!("{}/{id}", self.location), line: 0 };
+            let origin = Origin { path: format!("{}/{id}", self.location).into(), line: 0 };
             self.resources.push((origin, r));
         }
         let read = self.resources.len() as u64;

@@ -1,0 +1,159 @@
+//! `UserRecord`: a source user's record as kept from reading to mapping.
+//!
+//! Every user of a source is held until the groups are known (they may come last in the file),
+//! so at a million users this is most of a run's peak memory. A parsed [`Record`] holds each
+//! attribute as a pair of heap strings in a vector (about 100 bytes per attribute); a
+//! `UserRecord` holds only text values, all in one buffer, with attribute names shared between
+//! records (about 25 bytes plus the value per attribute).
+
+use super::{attr_base, is_type, Origin, Record, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub origin: Origin,
+    /// The DN for LDIF, the resource `id` for SCIM, the row's id column for CSV.
+    pub dn: String,
+    /// Each value's lowercased attribute description and where the value ends in `text`, in
+    /// source order.
+    attrs: Box<[(Arc<str>, u32)]>,
+    text: Box<str>,
+}
+
+/// Attribute descriptions shared between the records of one read.
+#[derive(Default)]
+pub struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = name.into();
+        self.0.insert(n.clone());
+        n
+    }
+}
+
+impl UserRecord {
+    /// Keeps the text values of `record` whose attribute type is in `keep` (all when `None`).
+    /// Binary values are dropped: the mapping reads text only.
+    pub fn keep(record: Record, keep: Option<&HashSet<String>>, names: &mut Names) -> UserRecord {
+        let wanted = |n: &str| keep.is_none_or(|k| k.contains(attr_base(n)));
+        let texts = || {
+            record.attrs.iter().filter_map(|(n, v)| match v {
+                Value::Text(t) if wanted(n) => Some((n.as_str(), t.as_str())),
+                _ => None,
+            })
+        };
+        let len: usize = texts().map(|(_, t)| t.len()).sum();
+        let mut text = String::with_capacity(len);
+        let mut attrs = Vec::with_capacity(texts().count());
+        for (name, value) in texts() {
+            text.push_str(value);
+            attrs.push((names.intern(name), offset(text.len())));
+        }
+        UserRecord { origin: record.origin, dn: record.dn, attrs: attrs.into(), text: text.into() }
+    }
+
+    /// `(lowercased attribute description, value)` in source order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.attrs.iter().enumerate().map(|(i, (name, end))| {
+            let start = if i == 0 { 0 } else { self.attrs[i - 1].1 as usize };
+            (&**name, &self.text[start..*end as usize])
+        })
+    }
+
+    /// All text values of an attribute (name compared case-insensitively, options ignored).
+    pub fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.iter().filter(move |(n, _)| is_type(n, name)).map(|(_, v)| v)
+    }
+
+    /// The first text value of an attribute.
+    pub fn first_text(&self, name: &str) -> Option<&str> {
+        self.values(name).next()
+    }
+
+    pub fn has_value_ci(&self, name: &str, wanted: &str) -> bool {
+        self.values(name).any(|v| v.eq_ignore_ascii_case(wanted))
+    }
+
+    /// Keeps the values whose attribute description `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        let kept: Vec<(Arc<str>, String)> =
+            self.iter().filter(|(n, _)| keep(n)).map(|(n, v)| (self.name(n), v.to_owned())).collect();
+        let mut text = String::new();
+        let mut attrs = Vec::with_capacity(kept.len());
+        for (name, value) in kept {
+            text.push_str(&value);
+            attrs.push((name, offset(text.len())));
+        }
+        self.attrs = attrs.into();
+        self.text = text.into();
+    }
+
+    fn name(&self, name: &str) -> Arc<str> {
+        self.attrs.iter().find(|(n, _)| &**n == name).map(|(n, _)| n.clone()).unwrap_or_else(|| name.into())
+    }
+}
+
+/// A record's values are bounded by the source reader's limits, far below 4 GiB.
+fn offset(len: usize) -> u32 {
+    u32::try_from(len).expect("a record's values exceed 4 GiB")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(attrs: &[(&str, Value)]) -> Record {
+        Record {
+            origin: Origin { path: "t.ldif".into(), line: 3 },
+            dn: "uid=a,dc=x".into(),
+            attrs: attrs.iter().map(|(n, v)| (n.to_string(), v.clone())).collect(),
+        }
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn keeps_the_text_values_asked_for_in_order() {
+        let r = record(&[
+            ("cn", text("Ada")),
+            ("mail", text("ada@x")),
+            ("jpegphoto", Value::Binary(vec![0xff, 0])),
+            ("cn;lang-de", text("Ada L.")),
+            ("title", text("")),
+            ("sn", text("Lovelace")),
+        ]);
+        let keep: HashSet<String> = ["cn", "mail", "title", "jpegphoto"].map(String::from).into();
+        let mut names = Names::default();
+        let u = UserRecord::keep(r.clone(), Some(&keep), &mut names);
+        assert_eq!(
+            u.iter().collect::<Vec<_>>(),
+            [("cn", "Ada"), ("mail", "ada@x"), ("cn;lang-de", "Ada L."), ("title", "")]
+        );
+        assert_eq!(u.values("CN").collect::<Vec<_>>(), ["Ada", "Ada L."]);
+        assert_eq!(u.first_text("sn"), None);
+        assert_eq!(u.first_text("title"), Some(""));
+        assert!(u.has_value_ci("Mail", "ADA@X"));
+        assert_eq!((u.dn.as_str(), u.origin.to_string().as_str()), ("uid=a,dc=x", "t.ldif:3"));
+
+        let all = UserRecord::keep(r, None, &mut names);
+        assert_eq!(all.iter().count(), 5, "every text value; the binary one is dropped");
+        assert!(Arc::ptr_eq(&u.attrs[0].0, &all.attrs[0].0), "names are shared between records");
+    }
+
+    #[test]
+    fn retain_keeps_order_and_values() {
+        let r = record(&[("a", text("1")), ("b", text("22")), ("a", text("333")), ("c", text(""))]);
+        let mut u = UserRecord::keep(r, None, &mut Names::default());
+        u.retain(|n| n != "b");
+        assert_eq!(u.iter().collect::<Vec<_>>(), [("a", "1"), ("a", "333"), ("c", "")]);
+        u.retain(|_| false);
+        assert_eq!(u.iter().count(), 0);
+    }
+}
