@@ -53,7 +53,7 @@ pub async fn prepare(config: &Config, store: &Store, now: i64) -> anyhow::Result
     let t = std::time::Instant::now();
     let desired = read_desired(config).await?;
     let read_ms = t.elapsed().as_millis();
-    let snapshot = store.load_snapshot().context("loading the snapshot")?;
+    let snapshot = store.load_snapshot_sharing(Some(&desired)).context("loading the snapshot")?;
     let load_ms = t.elapsed().as_millis() - read_ms;
     let mut policy = config.policy.clone();
     policy.now = now;

@@ -2,7 +2,7 @@
 //! audit rows in the same transaction.
 
 use super::{Result, Store, StoreError};
-use crate::model::{Attr, SourceKey};
+use crate::model::{Attr, DesiredState, SourceKey};
 use crate::reconcile::plan::{Op, Plan};
 use crate::reconcile::snapshot::{ManagedGroup, ManagedUser, Missing, Snapshot};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -97,6 +97,13 @@ fn save_user(tx: &Transaction, key: &SourceKey, u: &ManagedUser, now: i64) -> Re
 impl Store {
     /// Reads the whole snapshot.
     pub fn load_snapshot(&self) -> Result<Snapshot> {
+        self.load_snapshot_sharing(None)
+    }
+
+    /// [`Store::load_snapshot`]; a managed user whose attribute values equal those of the
+    /// desired user with the same key shares them, so that an unchanged directory's values are
+    /// in memory once, not twice.
+    pub fn load_snapshot_sharing(&self, desired: Option<&DesiredState>) -> Result<Snapshot> {
         let mut snap = Snapshot::default();
         let mut stmt = self
             .conn
@@ -107,7 +114,7 @@ impl Store {
         let mut users = Vec::new();
         while let Some(r) = rows.next()? {
             let key = SourceKey(r.get(0)?);
-            let user = user_from_row(
+            let mut user = user_from_row(
                 &key,
                 r.get(1)?,
                 r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?,
@@ -116,6 +123,11 @@ impl Store {
                 r.get(5)?,
                 r.get(6)?,
             )?;
+            if let Some(want) = desired.and_then(|d| d.users.get(&key)) {
+                if want.attrs == user.attrs {
+                    user.attrs = want.attrs.clone();
+                }
+            }
             users.push((key, user));
         }
         snap.users = users.into_iter().collect();
