@@ -380,7 +380,7 @@ impl Mapping {
         warnings: &mut Vec<String>,
         no_type: &mut u64,
     ) -> Result<DesiredUser, String> {
-        let origin = su.record.origin.to_string();
+        let origin = su.record.origin.clone();
         let mut scope = None;
         let mut values: [Option<String>; Attr::ALL.len()] = Default::default();
         for (attr, rule) in &self.rules {

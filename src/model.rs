@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 mod attrs;
 pub use attrs::Attrs;
@@ -115,12 +116,65 @@ impl fmt::Display for Attr {
     }
 }
 
+/// Where a record came from, for error messages and reports: `path:line`, or for JSON documents
+/// `path#/Resources/3` with `line` 0. Written and read as that text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// Shared by all the records of one file.
+    pub path: Arc<str>,
+    pub line: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.path)
+        } else {
+            write!(f, "{}:{}", self.path, self.line)
+        }
+    }
+}
+
+impl From<&str> for Origin {
+    /// `path:line` when the text ends in a line number, else a path alone; its `Display` gives
+    /// the same text back.
+    fn from(s: &str) -> Origin {
+        // Only digits without a leading zero: what `Display` writes for a line.
+        let line = |l: &str| l.bytes().all(|b| b.is_ascii_digit()) && !l.starts_with('0');
+        match s.rsplit_once(':') {
+            Some((path, l)) if line(l) => match l.parse() {
+                Ok(line) => Origin { path: path.into(), line },
+                Err(_) => Origin { path: s.into(), line: 0 },
+            },
+            _ => Origin { path: s.into(), line: 0 },
+        }
+    }
+}
+
+impl From<String> for Origin {
+    fn from(s: String) -> Origin {
+        Origin::from(s.as_str())
+    }
+}
+
+impl Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Origin {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Origin, D::Error> {
+        Ok(Origin::from(std::borrow::Cow::<'de, str>::deserialize(deserializer)?.as_ref()))
+    }
+}
+
 /// A user as the target should have it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredUser {
     pub key: SourceKey,
     /// Where the record was read, for reports (`people.ldif:120`).
-    pub origin: String,
+    pub origin: Origin,
     /// Attribute values; `Attr::UserName` is always present.
     pub attrs: Attrs,
     pub active: bool,
@@ -169,5 +223,31 @@ impl DesiredState {
     /// deprovisions them.
     pub fn protected_keys(&self) -> BTreeSet<&SourceKey> {
         self.skipped.iter().filter_map(|s| s.key.as_ref()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Origin;
+
+    #[test]
+    fn an_origin_reads_back_what_it_writes() {
+        for text in [
+            "people.ldif:120",
+            "export.json#/Resources/3",
+            "https://idp.example:8443/scim/v2/Users/9",
+            "https://idp.example:8443",
+            "odd:007",
+            "odd:+5",
+            "odd:",
+            "c:\\exports\\people.ldif:99999999999999999999999",
+        ] {
+            let origin = Origin::from(text);
+            assert_eq!(origin.to_string(), text);
+            let json = serde_json::to_string(&origin).unwrap();
+            assert_eq!(serde_json::from_str::<Origin>(&json).unwrap(), origin, "{text}");
+        }
+        assert_eq!(Origin::from("people.ldif:120").line, 120);
+        assert_eq!(Origin::from("odd:007").line, 0);
     }
 }

@@ -106,7 +106,7 @@ fn parse(fixture: &str) -> Parsed {
                 } else {
                     p.desired_users.push(DesiredUser {
                         key,
-                        origin: format!("fixture:{n}"),
+                        origin: format!("fixture:{n}").into(),
                         attrs: attrs.into_iter().collect(),
                         active,
                         roles,

@@ -35,13 +35,13 @@ pub fn build(
     for u in users {
         if dup_keys.contains(&u.key) {
             skipped.push(Skip {
-                origin: u.origin.clone(),
+                origin: u.origin.to_string(),
                 key: Some(u.key.clone()),
                 reason: format!("duplicate source key {}: left out until only one record has it", u.key),
             });
         } else if !dup_names.is_empty() && dup_names.contains(&fold_user_name(u.user_name())) {
             skipped.push(Skip {
-                origin: u.origin.clone(),
+                origin: u.origin.to_string(),
                 key: Some(u.key.clone()),
                 reason: format!(
                     "duplicate userName {:?} (case-insensitive): left out until only one record has it",

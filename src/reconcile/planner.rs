@@ -36,7 +36,7 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
                 creates.push(Op::CreateUser { user });
             }
             None => out.skipped.push(Skip {
-                origin: want.origin.clone(),
+                origin: want.origin.to_string(),
                 key: Some(key.clone()),
                 reason: format!("{} is inactive in the source and was never provisioned", want.user_name()),
             }),

@@ -12,7 +12,6 @@ pub use user_record::{Names, UserRecord};
 use crate::config::{SourceConfig, SourceKind};
 use directory::SourceDirectory;
 use std::collections::HashSet;
-use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -151,24 +150,7 @@ impl Value {
     }
 }
 
-/// Where a record came from, for error messages and reports: `path:line`, or for JSON documents
-/// `path#/Resources/3` with `line` 0.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
-    /// Shared by all the records of one file.
-    pub path: std::sync::Arc<str>,
-    pub line: u64,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            f.write_str(&self.path)
-        } else {
-            write!(f, "{}:{}", self.path, self.line)
-        }
-    }
-}
+pub use crate::model::Origin;
 
 /// A source record: an LDIF entry, a CSV row or a SCIM resource, with attribute names folded to
 /// lowercase (attribute names are case-insensitive in LDAP and SCIM alike).

@@ -7,7 +7,7 @@
 //! records (about 25 bytes plus the value per attribute).
 
 use super::{attr_base, is_type, Origin, Record, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,18 +21,20 @@ pub struct UserRecord {
     text: Box<str>,
 }
 
-/// Attribute descriptions shared between the records of one read.
+/// Attribute descriptions shared between the records of one read, each with whether it is kept:
+/// one hash lookup per value decides both. One `Names` serves one `keep` set.
 #[derive(Default)]
-pub struct Names(HashSet<Arc<str>>);
+pub struct Names(HashMap<Arc<str>, bool, foldhash::fast::RandomState>);
 
 impl Names {
-    fn intern(&mut self, name: &str) -> Arc<str> {
-        if let Some(n) = self.0.get(name) {
-            return n.clone();
+    fn intern(&mut self, name: &str, wanted: impl FnOnce(&str) -> bool) -> Option<Arc<str>> {
+        if let Some((n, kept)) = self.0.get_key_value(name) {
+            return kept.then(|| n.clone());
         }
         let n: Arc<str> = name.into();
-        self.0.insert(n.clone());
-        n
+        let kept = wanted(name);
+        self.0.insert(n.clone(), kept);
+        kept.then_some(n)
     }
 }
 
@@ -41,20 +43,18 @@ impl UserRecord {
     /// Binary values are dropped: the mapping reads text only.
     pub fn keep(record: Record, keep: Option<&HashSet<String>>, names: &mut Names) -> UserRecord {
         let wanted = |n: &str| keep.is_none_or(|k| k.contains(attr_base(n)));
-        let texts = || {
-            record.attrs.iter().filter_map(|(n, v)| match v {
-                Value::Text(t) if wanted(n) => Some((n.as_str(), t.as_str())),
-                _ => None,
-            })
-        };
-        let len: usize = texts().map(|(_, t)| t.len()).sum();
+        let len: usize = record.attrs.iter().map(|(_, v)| v.as_text().map_or(0, str::len)).sum();
         let mut text = String::with_capacity(len);
-        let mut attrs = Vec::with_capacity(texts().count());
-        for (name, value) in texts() {
-            text.push_str(value);
-            attrs.push((names.intern(name), offset(text.len())));
+        let mut attrs = Vec::with_capacity(record.attrs.len());
+        for (name, value) in &record.attrs {
+            if let (Value::Text(t), Some(name)) = (value, names.intern(name, wanted)) {
+                text.push_str(t);
+                attrs.push((name, offset(text.len())));
+            }
         }
-        UserRecord { origin: record.origin, dn: record.dn, attrs: attrs.into(), text: text.into() }
+        // Copied to an exact allocation: a shrinking reallocation may keep the larger block.
+        let attrs = attrs.iter().cloned().collect();
+        UserRecord { origin: record.origin, dn: record.dn, attrs, text: text.into() }
     }
 
     /// `(lowercased attribute description, value)` in source order.
@@ -142,9 +142,10 @@ mod tests {
         assert!(u.has_value_ci("Mail", "ADA@X"));
         assert_eq!((u.dn.as_str(), u.origin.to_string().as_str()), ("uid=a,dc=x", "t.ldif:3"));
 
-        let all = UserRecord::keep(r, None, &mut names);
+        let again = UserRecord::keep(r.clone(), Some(&keep), &mut names);
+        assert!(Arc::ptr_eq(&u.attrs[0].0, &again.attrs[0].0), "names are shared between records");
+        let all = UserRecord::keep(r, None, &mut Names::default());
         assert_eq!(all.iter().count(), 5, "every text value; the binary one is dropped");
-        assert!(Arc::ptr_eq(&u.attrs[0].0, &all.attrs[0].0), "names are shared between records");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! audit rows in the same transaction.
 
 use super::{Result, Store, StoreError};
-use crate::model::{Attr, DesiredState, SourceKey};
+use crate::model::{Attr, DesiredState, DesiredUser, SourceKey};
 use crate::reconcile::plan::{Op, Plan};
 use crate::reconcile::snapshot::{ManagedGroup, ManagedUser, Missing, Snapshot};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -112,6 +112,7 @@ impl Store {
         // Collected into a vector and built into the map in one go (sorted once, not inserted one
         // by one); the JSON columns are parsed where SQLite holds them, not copied.
         let mut users = Vec::new();
+        let mut desired = desired.map(|d| Cursor { map: &d.users, next: d.users.iter().peekable() });
         while let Some(r) = rows.next()? {
             let key = SourceKey(r.get(0)?);
             let mut user = user_from_row(
@@ -123,7 +124,7 @@ impl Store {
                 r.get(5)?,
                 r.get(6)?,
             )?;
-            if let Some(want) = desired.and_then(|d| d.users.get(&key)) {
+            if let Some(want) = desired.as_mut().and_then(|d| d.find(&key)) {
                 if want.attrs == user.attrs {
                     user.attrs = want.attrs.clone();
                 }
@@ -223,6 +224,26 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// Finds desired users by key for rows that come mostly in key order (rows are read in the order
+/// they were inserted, and a first sync inserts them in plan order, which is key order): a step
+/// forward for a row ahead of the cursor, a map lookup for one behind it.
+struct Cursor<'a> {
+    map: &'a BTreeMap<SourceKey, DesiredUser>,
+    next: std::iter::Peekable<std::collections::btree_map::Iter<'a, SourceKey, DesiredUser>>,
+}
+
+impl<'a> Cursor<'a> {
+    fn find(&mut self, key: &SourceKey) -> Option<&'a DesiredUser> {
+        match self.next.peek() {
+            Some((k, _)) if *k <= key => {
+                while self.next.next_if(|(k, _)| *k < key).is_some() {}
+                self.next.peek().filter(|(k, _)| *k == key).map(|(_, u)| *u)
+            }
+            _ => self.map.get(key),
+        }
     }
 }
 
