@@ -45,24 +45,6 @@ fn directory(users: u32, scenario: Option<Scenario>) -> String {
     s
 }
 
-/// Every user in the tenant (paged: the server caps `count` at 1000).
-async fn all_users(site: &Site) -> Vec<serde_json::Value> {
-    let raw = site.raw();
-    let mut out = Vec::new();
-    let mut start = 1;
-    loop {
-        let (status, doc) = raw.get(&format!("/Users?startIndex={start}&count=1000")).await;
-        assert_eq!(status, 200, "{doc}");
-        let page = doc["Resources"].as_array().cloned().unwrap_or_default();
-        if page.is_empty() {
-            break;
-        }
-        start += page.len();
-        out.extend(page);
-    }
-    out
-}
-
 /// Journal entries of runs after `after_run`, read beside the running process (WAL allows it).
 fn journaled_since(db: &std::path::Path, after_run: i64) -> u64 {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -153,7 +135,7 @@ fn trials(scenario: Scenario, first_seed: u64, count: u64, users: u32) -> u64 {
         let run = site.scimsync(&["sync"]);
         assert_eq!(run.code, Some(0), "{at}: the run after the crash failed:\n{run}");
 
-        let found = rt.block_on(all_users(&site));
+        let found = rt.block_on(site.raw().all_users());
         let mut by_name: BTreeMap<String, u32> = BTreeMap::new();
         for u in &found {
             *by_name.entry(u["userName"].as_str().unwrap().to_lowercase()).or_default() += 1;

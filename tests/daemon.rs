@@ -135,23 +135,8 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Every user of the tenant by userName (paged: the server caps a page at 1000).
 fn users(site: &Site) -> BTreeMap<String, Value> {
-    rt().block_on(async {
-        let raw = site.raw();
-        let mut out = BTreeMap::new();
-        let mut start = 1;
-        loop {
-            let (status, doc) = raw.get(&format!("/Users?startIndex={start}&count=1000")).await;
-            assert_eq!(status, 200, "{doc}");
-            let page = doc["Resources"].as_array().cloned().unwrap_or_default();
-            if page.is_empty() {
-                return out;
-            }
-            start += page.len();
-            for u in page {
-                out.insert(u["userName"].as_str().unwrap().to_owned(), u);
-            }
-        }
-    })
+    let all = rt().block_on(site.raw().all_users());
+    all.into_iter().map(|u| (u["userName"].as_str().unwrap().to_owned(), u)).collect()
 }
 
 /// `GET path` on the metrics endpoint: (status, body).

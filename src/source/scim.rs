@@ -19,14 +19,14 @@ use super::directory::SourceDirectory;
 use super::{json, SourceError};
 use crate::config::SourceConfig;
 use crate::secrets::{self, SourceAuth};
+use crate::target::{base_url, http_client, Failure, Retry, RetryConfig};
 use crate::target::{describe, error_detail, exchange, retry_policy, Exchange};
-use crate::target::{Failure, Retry, RetryConfig};
 use reqwest::header::{HeaderValue, ACCEPT};
 use reqwest::Url;
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Reads the SCIM source completely, or fails saying what went wrong.
 pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
@@ -70,31 +70,9 @@ impl Client {
         let url = cfg.url.as_deref().ok_or_else(|| {
             setup("source.url is not set: write the SCIM base URL of the source, e.g. https://idp.example.com/scim/v2".into())
         })?;
-        let mut base =
-            Url::parse(url.trim_end_matches('/')).map_err(|e| setup(format!("source.url {url:?}: {e}")))?;
-        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-            return Err(setup(format!("source.url {url:?} is not an http(s) URL")));
-        }
-        base.set_query(None);
-        base.set_fragment(None);
+        let base = base_url(url, "source.url").map_err(setup)?;
         let auth = secrets::load_source_auth(cfg).map_err(|e| setup(e.to_string()))?;
-
-        // reqwest is built without a default crypto provider; ring is the one compiled in.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("scimsync/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
-            .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)));
-        if let Some(ca) = &cfg.ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|e| setup(format!("source.ca_file {}: {e}", ca.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| setup(format!("source.ca_file {}: no PEM certificate in it", ca.display())))?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        let http = builder.build().map_err(|e| setup(format!("cannot set up the HTTP client: {e}")))?;
+        let http = http_client(cfg.timeout_secs, cfg.ca_file.as_deref(), "source.ca_file").map_err(setup)?;
         let retry = RetryConfig { max_retries: cfg.max_retries, ..RetryConfig::default() };
         Ok(Client { http, base, auth, retry })
     }

@@ -11,12 +11,14 @@
 //!   logged.
 
 pub mod body;
+mod http;
 mod retry;
 mod scim;
 #[cfg(test)]
 mod tests;
 
 pub use body::{NINJAONE_SCHEMA, USER_SCHEMA};
+pub use http::{base_url, http_client};
 pub use retry::{parse_retry_after, retry_policy, Failure, Retry, RetryConfig};
 /// Shared with the SCIM source's client.
 pub(crate) use scim::{describe, error_detail, exchange, Exchange};

@@ -64,34 +64,9 @@ impl Inner {
                     .into(),
             )
         })?;
-        let mut base =
-            Url::parse(url.trim_end_matches('/')).map_err(|e| config(format!("target.url {url:?}: {e}")))?;
-        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-            return Err(config(format!("target.url {url:?} is not an http(s) URL")));
-        }
-        base.set_query(None);
-        base.set_fragment(None);
-
-        // reqwest is built without a default crypto provider; ring is the one compiled in.
-        // Installing fails harmlessly when a provider is already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("scimsync/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
-            .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)));
-        if let Some(ca) = &cfg.ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|e| config(format!("target.ca_file {}: {e}", ca.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                config(format!("target.ca_file {}: not a PEM certificate: {e}", ca.display()))
-            })?;
-            if certs.is_empty() {
-                return Err(config(format!("target.ca_file {}: no PEM certificate in it", ca.display())));
-            }
-            // Trusted in addition to the platform's roots.
-            builder = builder.tls_certs_merge(certs);
-        }
-        let http = builder.build().map_err(|e| config(format!("cannot set up the HTTP client: {e}")))?;
+        let base = super::http::base_url(url, "target.url").map_err(config)?;
+        let http = super::http::http_client(cfg.timeout_secs, cfg.ca_file.as_deref(), "target.ca_file")
+            .map_err(config)?;
         let limiter = match cfg.rate_limit {
             None => None,
             Some(rate) => {

@@ -7,20 +7,12 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
-/// The checkout's root (where `Cargo.toml` and `config/` are).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use crate::support::repo_root;
 
 /// The `scimsync` binary, with no `SCIMSYNC_…` variables inherited from the caller's
 /// environment (they would override the config under test) and default logging.
 pub fn scimsync() -> Command {
-    let mut cmd = Command::cargo_bin("scimsync").expect("the scimsync binary is built");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SCIMSYNC_") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = Command::from_std(crate::support::scimsync_command());
     cmd.env_remove("RUST_LOG");
     cmd
 }

@@ -21,6 +21,18 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The `scimsync` binary with no `SCIMSYNC_…` variables inherited from the caller's environment
+/// (they would override the config under test).
+pub fn scimsync_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SCIMSYNC_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 /// A file under `tests/data/`.
 pub fn test_data(rel: &str) -> PathBuf {
     repo_root().join("tests/data").join(rel)

@@ -228,6 +228,20 @@ impl Raw {
         (status, doc)
     }
 
+    /// Every user of the tenant, paged (the server caps a page at 1000).
+    pub async fn all_users(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        loop {
+            let (status, doc) = self.get(&format!("/Users?startIndex={}&count=1000", out.len() + 1)).await;
+            assert_eq!(status, 200, "{doc}");
+            let page = doc["Resources"].as_array().cloned().unwrap_or_default();
+            if page.is_empty() {
+                return out;
+            }
+            out.extend(page);
+        }
+    }
+
     /// `GET base/path` (`path` starts with `/`).
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.send(self.http.get(format!("{}{path}", self.base))).await

@@ -83,13 +83,8 @@ impl Site {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimsync"));
+        let mut cmd = super::scimsync_command();
         cmd.arg("--config").arg(&self.config).args(args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("SCIMSYNC_") {
-                cmd.env_remove(k);
-            }
-        }
         cmd.env("RUST_LOG", "scimsync=debug");
         cmd
     }
