@@ -3,6 +3,8 @@
 //! loading the snapshot and planning with no change. `cargo bench --bench parts`; the user count
 //! comes from `SCIMSYNC_BENCH_USERS` (default 10,000).
 
+#[path = "tool/confirm.rs"]
+mod confirm;
 #[path = "gen/directory.rs"]
 #[allow(dead_code)]
 mod directory;
@@ -11,10 +13,10 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::{black_box, Bencher};
 use scimsync::config::{Config, SourceKind};
 use scimsync::model::DesiredState;
-use scimsync::reconcile::{self, Op, Snapshot};
+use scimsync::reconcile::{self, Snapshot};
 use scimsync::source::directory::{interpret_keeping, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
-use scimsync::store::{Confirmed, RunKind, Store};
+use scimsync::store::{RunKind, Store};
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -65,18 +67,8 @@ fn snapshot_store(fx: &Fixture) -> (Store, DesiredState) {
     let plan = reconcile::plan(&desired, &Snapshot::default(), &fx.config.policy);
     let mut store = Store::in_memory().expect("in-memory store");
     let run = store.begin_run(RunKind::Sync, 0).expect("run");
-    let ids: Vec<Option<String>> = (0..plan.ops.len())
-        .map(|i| {
-            matches!(plan.ops[i], Op::CreateUser { .. } | Op::CreateGroup { .. }).then(|| format!("id-{i}"))
-        })
-        .collect();
-    let confirmed: Vec<Confirmed> = plan
-        .ops
-        .iter()
-        .zip(&ids)
-        .map(|(op, id)| Confirmed { journal_id: None, op, target_id: id.as_deref() })
-        .collect();
-    store.commit_ops(run, &confirmed, 0).expect("commit");
+    let ids = confirm::fake_ids(&plan, "id");
+    store.commit_ops(run, &confirm::confirmed(&plan, &ids), 0).expect("commit");
     (store, desired)
 }
 

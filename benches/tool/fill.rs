@@ -9,9 +9,10 @@
 //! ```
 //! Prints one line: `prepare_s=… commit_s=… ops=…`.
 
+use super::confirm;
 use anyhow::Context as _;
 use scimsync::pipeline;
-use scimsync::store::{Confirmed, RunKind, RunOutcome, Store};
+use scimsync::store::{RunKind, RunOutcome, Store};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -36,25 +37,9 @@ pub fn main(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let prepared = pipeline::runtime()?.block_on(pipeline::prepare(&config, &store, now))?;
     let prepare_s = t0.elapsed().as_secs_f64();
     let plan = &prepared.plan;
-    let ids: Vec<Option<String>> = plan
-        .ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| {
-            matches!(
-                op,
-                scimsync::reconcile::Op::CreateUser { .. } | scimsync::reconcile::Op::CreateGroup { .. }
-            )
-            .then(|| format!("bench-{run_id}-{i}"))
-        })
-        .collect();
+    let ids = confirm::fake_ids(plan, &format!("bench-{run_id}"));
     let t1 = Instant::now();
-    let confirmed: Vec<Confirmed> = plan
-        .ops
-        .iter()
-        .zip(&ids)
-        .map(|(op, id)| Confirmed { journal_id: None, op, target_id: id.as_deref() })
-        .collect();
+    let confirmed = confirm::confirmed(plan, &ids);
     for chunk in confirmed.chunks(batch.max(1)) {
         store.commit_ops(run_id, chunk, now)?;
     }

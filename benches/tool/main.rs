@@ -6,6 +6,7 @@
 //! scimsync-bench loopback --port PORT             a stand-in HTTP server for measurement only
 //! ```
 
+mod confirm;
 mod fill;
 mod loopback;
 
