@@ -49,7 +49,9 @@ mod tests {
 
     #[test]
     fn base_urls_are_checked_and_trimmed() {
-        let u = base_url("https://idp.example/scim/v2/?x=1#f", "source.url").unwrap();
+        let u = base_url("https://idp.example/scim/v2/", "source.url").unwrap();
+        assert_eq!(u.as_str(), "https://idp.example/scim/v2");
+        let u = base_url("https://idp.example/scim/v2?x=1#f", "source.url").unwrap();
         assert_eq!(u.as_str(), "https://idp.example/scim/v2");
         let err = base_url("ftp://idp.example/scim", "target.url").unwrap_err();
         assert!(err.starts_with("target.url \"ftp://idp.example/scim\""), "{err}");
