@@ -1,6 +1,6 @@
-//! The target client's TLS: a certificate the platform does not trust is refused (and not
-//! retried) unless `target.ca_file` names the certificate that vouches for it. The server is
-//! a minimal rustls responder: scim2-server speaks plain HTTP only.
+//! TLS to the target and to a SCIM source: a certificate the platform does not trust is refused
+//! (and not retried) unless `target.ca_file` / `source.ca_file` names the certificate that vouches
+//! for it. The server is a minimal rustls responder: scim2-server speaks plain HTTP only.
 
 use crate::support;
 
@@ -18,9 +18,12 @@ use support::scim_server::target_config;
 use support::test_data;
 
 const SPC: &str = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],"patch":{"supported":true}}"#;
+const USERS: &str = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"startIndex":1,"itemsPerPage":1,"Resources":[{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u1","userName":"ada@example.com","active":true}]}"#;
+const NO_GROUPS: &str = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"startIndex":1,"itemsPerPage":0,"Resources":[]}"#;
 
-/// Serves `ServiceProviderConfig` over TLS with `cert`/`key` (files in tests/data/tls) on a
-/// thread, for as long as the test process lives. Returns the base URL.
+/// Serves over TLS with `cert`/`key` (files in tests/data/tls) on a thread, for as long as the
+/// test process lives: one user at `/Users`, no groups at `/Groups`, `ServiceProviderConfig`
+/// anywhere else. Returns the base URL.
 fn tls_server(cert: &str, key: &str) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let chain =
@@ -50,10 +53,19 @@ fn tls_server(cert: &str, key: &str) -> String {
                         _ => return,
                     }
                 }
+                let line = String::from_utf8_lossy(&head);
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let body = if path.contains("/Users") {
+                    USERS
+                } else if path.contains("/Groups") {
+                    NO_GROUPS
+                } else {
+                    SPC
+                };
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{SPC}",
-                    SPC.len()
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
                 );
                 let _ = tls.write_all(answer.as_bytes());
                 tls.conn.send_close_notify();
@@ -109,4 +121,35 @@ fn a_ca_file_that_is_not_pem_is_a_config_error() {
     let err = TargetClient::new(&cfg, SecretString::from("t")).unwrap_err();
     assert!(matches!(err, TargetError::Config { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("target.ca_file {}", not_pem.display())), "{err}");
+}
+
+/// A SCIM source behind `url`, trusting `ca_file` besides the platform's roots.
+fn scim_source(url: &str, ca_file: Option<PathBuf>) -> scimsync::config::SourceConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_file.map(|p| format!("ca_file = {:?}\n", p.display().to_string())).unwrap_or_default();
+    let text = format!(
+        "[source]\nkind = \"scim\"\nurl = \"{url}\"\ntoken_env = \"TLS_TEST_TOKEN\"\nmax_retries = 1\n{ca}\
+         [target]\nurl = \"http://127.0.0.1:1/scim/v2\"\ntoken_env = \"TLS_TEST_TOKEN\"\n\
+         [state]\npath = \"state.db\"\n"
+    );
+    let path = dir.path().join("scimsync.toml");
+    std::fs::write(&path, text).unwrap();
+    std::env::set_var("TLS_TEST_TOKEN", "t");
+    scimsync::config::load(&path).unwrap_or_else(|e| panic!("{e}")).source
+}
+
+#[tokio::test]
+async fn a_scim_source_behind_a_self_signed_certificate_needs_source_ca_file() {
+    let url = tls_server("self-signed.pem", "self-signed.key");
+    let err = scimsync::source::read(&scim_source(&url, None)).await.unwrap_err().to_string();
+    assert!(err.contains("TLS") && err.contains("source.ca_file"), "{err}");
+
+    let dir =
+        scimsync::source::read(&scim_source(&url, Some(test_data("tls/self-signed.pem")))).await.unwrap();
+    assert_eq!(dir.users.len(), 1);
+    assert_eq!(dir.users[0].record.first_text("userName"), Some("ada@example.com"));
+
+    let wrong = scim_source(&url, Some(test_data("tls/ca.pem")));
+    let err = scimsync::source::read(&wrong).await.unwrap_err().to_string();
+    assert!(err.contains("source.ca_file"), "another CA does not vouch for it: {err}");
 }
