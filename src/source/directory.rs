@@ -5,6 +5,7 @@ use super::{Names, Record, UserRecord, Value};
 use crate::config::DirectoryRules;
 use crate::model::{Skip, SourceKey};
 use base64::Engine;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasher;
 
@@ -12,6 +13,55 @@ use std::hash::BuildHasher;
 /// such strings several times faster than the standard SipHash (no untrusted input decides
 /// their keys' cost here beyond the export itself).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Finds the user a group's member reference names.
+pub trait UserIndex {
+    fn find(&self, id: &str, users: &[SourceUser]) -> Option<usize>;
+}
+
+/// By the exact id (SCIM resource ids, uids).
+impl<S: BuildHasher> UserIndex for HashMap<String, usize, S> {
+    fn find(&self, id: &str, _: &[SourceUser]) -> Option<usize> {
+        self.get(id).copied()
+    }
+}
+
+/// Users by normalised DN, holding each DN's hash instead of the DN (at a million users the DNs
+/// were 100 MB of the read's peak): a match is confirmed by normalising the user's DN again.
+/// A DN whose hash another DN already has is kept whole.
+#[derive(Default)]
+struct DnIndex {
+    by_hash: FastMap<u64, usize>,
+    whole: FastMap<String, usize>,
+    state: foldhash::fast::RandomState,
+}
+
+impl DnIndex {
+    /// `dn` is normalised; a later user with the same DN replaces the earlier one.
+    fn insert(&mut self, dn: &str, idx: usize, users: &[SourceUser]) {
+        match self.by_hash.entry(self.state.hash_one(dn)) {
+            Entry::Vacant(e) => {
+                e.insert(idx);
+            }
+            Entry::Occupied(mut e) if normalize_dn(&users[*e.get()].record.dn) == dn => {
+                e.insert(idx);
+            }
+            Entry::Occupied(_) => {
+                self.whole.insert(dn.to_owned(), idx);
+            }
+        }
+    }
+}
+
+impl UserIndex for DnIndex {
+    fn find(&self, dn: &str, users: &[SourceUser]) -> Option<usize> {
+        if let Some(&i) = self.whole.get(dn) {
+            return Some(i);
+        }
+        let &i = self.by_hash.get(&self.state.hash_one(dn))?;
+        (normalize_dn(&users[i].record.dn) == dn).then_some(i)
+    }
+}
 
 /// A source user before mapping.
 #[derive(Clone, Debug)]
@@ -180,7 +230,7 @@ pub fn interpret_keeping(
         |c: &[&str]| c.iter().any(|o| rules.group_classes.iter().any(|g| o.eq_ignore_ascii_case(g)));
     let is_person = |c: &[&str]| c.iter().any(|o| PERSON_CLASSES.iter().any(|p| o.eq_ignore_ascii_case(p)));
     let mut raw_groups = Vec::new();
-    let mut user_ids: FastMap<String, usize> = FastMap::default();
+    let mut user_ids = DnIndex::default();
     let mut uids: FastMap<String, usize> = FastMap::default();
     let mut names = Names::default();
     for record in records {
@@ -201,7 +251,7 @@ pub fn interpret_keeping(
         let key = source_key(&record, rules);
         let active = !disabled(&record);
         let idx = dir.users.len();
-        user_ids.insert(normalize_dn(&record.dn), idx);
+        user_ids.insert(&normalize_dn(&record.dn), idx, &dir.users);
         if let Some(uid) = record.first_text("uid") {
             uids.entry(uid.to_owned()).or_insert(idx);
         }
@@ -249,17 +299,17 @@ fn disabled(record: &Record) -> bool {
 
 /// Resolves member references, flattening nested groups (cycles are cut), and records each
 /// user's group names.
-pub fn flatten<S: BuildHasher>(
+pub fn flatten(
     dir: &mut SourceDirectory,
     groups: Vec<RawGroup>,
-    user_ids: &HashMap<String, usize, S>,
-    uids: &HashMap<String, usize, S>,
+    user_ids: &impl UserIndex,
+    uids: &impl UserIndex,
 ) {
     let group_ids: FastMap<&str, usize> =
         groups.iter().enumerate().map(|(i, g)| (g.id.as_str(), i)).collect();
     let mut resolved: Vec<Option<BTreeSet<usize>>> = vec![None; groups.len()];
     for i in 0..groups.len() {
-        resolve_group(i, &groups, &group_ids, user_ids, uids, &mut resolved);
+        resolve_group(i, &groups, &group_ids, (user_ids, uids, &dir.users), &mut resolved);
     }
     for (g, members) in groups.into_iter().zip(resolved) {
         let members = members.unwrap_or_default();
@@ -282,12 +332,11 @@ struct Frame {
 /// stack rather than recursing, so however deep an export nests its groups it cannot overflow
 /// the thread's stack. A group met again while it is being resolved is a cycle: it adds nothing
 /// there, and its members are collected by the walk that is already resolving it.
-fn resolve_group<S: BuildHasher>(
+fn resolve_group(
     start: usize,
     groups: &[RawGroup],
     group_ids: &FastMap<&str, usize>,
-    user_ids: &HashMap<String, usize, S>,
-    uids: &HashMap<String, usize, S>,
+    (user_ids, uids, users): (&impl UserIndex, &impl UserIndex, &[SourceUser]),
     resolved: &mut [Option<BTreeSet<usize>>],
 ) {
     if resolved[start].is_some() {
@@ -307,9 +356,9 @@ fn resolve_group<S: BuildHasher>(
         };
         frame.next += 1;
         match member {
-            MemberRef::Uid(uid) => frame.users.extend(uids.get(uid)),
+            MemberRef::Uid(uid) => frame.users.extend(uids.find(uid, users)),
             MemberRef::Id(id) => {
-                if let Some(&u) = user_ids.get(id) {
+                if let Some(u) = user_ids.find(id, users) {
                     frame.users.insert(u);
                 } else if let Some(&g) = group_ids.get(id.as_str()) {
                     if let Some(done) = &resolved[g] {
@@ -334,6 +383,28 @@ mod tests {
             dn: dn.into(),
             attrs: attrs.iter().map(|(k, v)| (k.to_lowercase(), Value::Text(v.to_string()))).collect(),
         }
+    }
+
+    #[test]
+    fn the_dn_index_confirms_matches_and_keeps_colliding_dns_whole() {
+        let user = |dn: &str| SourceUser {
+            key: SourceKey(dn.into()),
+            record: UserRecord::keep(rec(dn, &[]), None, &mut Names::default()),
+            active: true,
+            groups: BTreeSet::new(),
+        };
+        let users = vec![user("uid=a,dc=x"), user("UID=B,DC=X"), user("uid=a,dc=x")];
+        let mut index = DnIndex::default();
+        index.insert("uid=a,dc=x", 0, &users);
+        // "uid=b,dc=x" made to share user 0's hash: it is kept whole.
+        index.by_hash.insert(index.state.hash_one("uid=b,dc=x"), 0);
+        index.insert("uid=b,dc=x", 1, &users);
+        assert_eq!(index.whole.len(), 1);
+        assert_eq!(index.find("uid=b,dc=x", &users), Some(1));
+        // The same DN again: the later user wins, as it did with a map of DNs.
+        index.insert("uid=a,dc=x", 2, &users);
+        assert_eq!(index.find("uid=a,dc=x", &users), Some(2));
+        assert_eq!(index.find("uid=c,dc=x", &users), None);
     }
 
     #[test]
