@@ -115,4 +115,35 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.snapshot_version().unwrap(), 0);
     }
+
+    #[test]
+    fn sharing_values_with_the_desired_state_loads_the_same_snapshot() {
+        use crate::model::{Attr, Attrs, DesiredState, DesiredUser, SourceKey};
+        use crate::reconcile::Op;
+        let user = |k: &str, title: &str| DesiredUser {
+            key: SourceKey::from(k),
+            origin: "t.ldif:1".into(),
+            attrs: Attrs::from([(Attr::UserName, format!("{k}@x")), (Attr::Title, title.to_owned())]),
+            active: true,
+            roles: Default::default(),
+        };
+        let mut store = Store::in_memory().unwrap();
+        let run = store.begin_run(RunKind::Sync, 0).unwrap();
+        // Inserted out of key order, so that the cursor both steps and looks up.
+        let ops: Vec<Op> =
+            ["m", "c", "x", "a", "n"].iter().map(|k| Op::CreateUser { user: user(k, "T") }).collect();
+        let confirmed: Vec<Confirmed> =
+            ops.iter().map(|op| Confirmed { journal_id: None, op, target_id: Some("id") }).collect();
+        store.commit_ops(run, &confirmed, 0).unwrap();
+
+        let mut desired = DesiredState::default();
+        for (k, title) in [("a", "T"), ("c", "changed"), ("m", "T"), ("n", "T"), ("z", "new")] {
+            desired.users.insert(SourceKey::from(k), user(k, title));
+        }
+        let plain = store.load_snapshot().unwrap();
+        let shared = store.load_snapshot_sharing(Some(&desired)).unwrap();
+        assert_eq!(shared.users, plain.users);
+        assert_eq!(shared.users.len(), 5);
+        assert_eq!(shared.users[&SourceKey::from("c")].attrs.get(&Attr::Title), Some("T"));
+    }
 }
