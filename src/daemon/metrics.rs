@@ -22,6 +22,8 @@ pub struct Figures {
     pub token_days_left: Option<i64>,
     pub records_read: Option<u64>,
     pub running: bool,
+    /// Until when writes are stopped, while a quarantine is in force.
+    pub quarantined_until: Option<i64>,
 }
 
 impl Figures {
@@ -30,12 +32,14 @@ impl Figures {
         let config = shared.config();
         let store = Store::open(&config.state_path).context("opening the state database")?;
         let stats = store.stats().context("reading the run totals")?;
+        let quarantine = store.quarantine().context("reading the quarantine state")?;
         let live = shared.live().clone();
         Ok(Figures {
             stats,
             token_days_left: config.target.token_expires.map(|t| (t - now()).div_euclid(86_400)),
             records_read: live.records_read,
             running: live.running_since.is_some(),
+            quarantined_until: quarantine.filter(|q| q.active(now())).map(|q| q.until),
         })
     }
 
@@ -103,6 +107,20 @@ impl Collector for Figures {
         }
         gauge(
             &mut encoder,
+            "scimsync_quarantined",
+            "1 while a quarantine stops writes to the target (see `scimsync status`).",
+            i64::from(self.quarantined_until.is_some()),
+        )?;
+        if let Some(until) = self.quarantined_until {
+            gauge(
+                &mut encoder,
+                "scimsync_quarantine_until_timestamp_seconds",
+                "When the quarantine in force ends.",
+                until,
+            )?;
+        }
+        gauge(
+            &mut encoder,
             "scimsync_run_in_progress",
             "1 while a run is under way.",
             i64::from(self.running),
@@ -129,6 +147,7 @@ mod tests {
             token_days_left: Some(42),
             records_read: Some(9),
             running: false,
+            quarantined_until: Some(1_700_003_600),
         };
         let text = f.encode();
         for line in [
@@ -140,8 +159,25 @@ mod tests {
             "scimsync_token_days_left 42",
             "scimsync_source_records_read 9",
             "scimsync_run_in_progress 0",
+            "scimsync_quarantined 1",
+            "scimsync_quarantine_until_timestamp_seconds 1700003600",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn no_quarantine_is_a_zero_and_no_end_time() {
+        let f = Figures {
+            stats: Stats::default(),
+            token_days_left: None,
+            records_read: None,
+            running: true,
+            quarantined_until: None,
+        };
+        let text = f.encode();
+        assert!(text.lines().any(|l| l == "scimsync_quarantined 0"), "{text}");
+        assert!(text.lines().any(|l| l == "scimsync_run_in_progress 1"), "{text}");
+        assert!(!text.contains("scimsync_quarantine_until"), "{text}");
     }
 }
