@@ -43,18 +43,24 @@ impl UserRecord {
     /// Binary values are dropped: the mapping reads text only.
     pub fn keep(record: Record, keep: Option<&HashSet<String>>, names: &mut Names) -> UserRecord {
         let wanted = |n: &str| keep.is_none_or(|k| k.contains(attr_base(n)));
-        let len: usize = record.attrs.iter().map(|(_, v)| v.as_text().map_or(0, str::len)).sum();
-        let mut text = String::with_capacity(len);
-        let mut attrs = Vec::with_capacity(record.attrs.len());
-        for (name, value) in &record.attrs {
-            if let (Value::Text(t), Some(name)) = (value, names.intern(name, wanted)) {
-                text.push_str(t);
-                attrs.push((name, offset(text.len())));
-            }
+        let kept: Vec<(Arc<str>, &str)> = record
+            .attrs
+            .iter()
+            .filter_map(|(name, value)| match value {
+                Value::Text(t) => names.intern(name, wanted).map(|name| (name, t.as_str())),
+                Value::Binary(_) => None,
+            })
+            .collect();
+        // Both allocated at their final size: shrinking a block by reallocation may keep the
+        // larger block (mimalloc keeps it when at least half is used).
+        let mut text = String::with_capacity(kept.iter().map(|(_, t)| t.len()).sum());
+        let mut attrs = Vec::with_capacity(kept.len());
+        for (name, value) in kept {
+            text.push_str(value);
+            attrs.push((name, offset(text.len())));
         }
-        // Copied to an exact allocation: a shrinking reallocation may keep the larger block.
-        let attrs = attrs.iter().cloned().collect();
-        UserRecord { origin: record.origin, dn: record.dn, attrs, text: text.into() }
+        let (attrs, text) = (attrs.into_boxed_slice(), text.into_boxed_str());
+        UserRecord { origin: record.origin, dn: record.dn, attrs, text }
     }
 
     /// `(lowercased attribute description, value)` in source order.
