@@ -9,6 +9,10 @@
 #   FUZZ_SECONDS   seconds per target (default 20)
 #   FUZZ_NICE      niceness of the build and the runs (default 19; the machine is shared)
 #
+# Not called by scripts/test.sh: a cold build of the fuzz crate takes 16-32 min on 2 cores (see
+# fuzz/README.md), far over what the test command can spare; with a warm fuzz/target/ the whole
+# run takes about 2.5 min.
+#
 # cargo-fuzz needs nightly-only flags (-Zsanitizer, -Cpasses=sancov-module); on a stable
 # toolchain RUSTC_BOOTSTRAP=1 unlocks them, for this script's cargo calls only.
 set -euo pipefail
