@@ -19,13 +19,12 @@ use super::directory::SourceDirectory;
 use super::{json, SourceError};
 use crate::config::SourceConfig;
 use crate::secrets::{self, SourceAuth};
-use crate::target::{base_url, http_client, Failure, Retry, RetryConfig};
-use crate::target::{describe, error_detail, exchange, retry_policy, Exchange};
+use crate::target::{base_url, http_client, retrying, Failure, GaveUp, RetryConfig};
+use crate::target::{describe, exchange, redact, status_failure, Exchange};
 use reqwest::header::{HeaderValue, ACCEPT};
 use reqwest::Url;
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
-use std::future::Future;
 use std::time::Instant;
 
 /// Reads the SCIM source completely, or fails saying what went wrong.
@@ -44,16 +43,6 @@ pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
     let mut resources = users;
     resources.extend(groups);
     json::from_resources(resources)
-}
-
-/// A GET that failed for good.
-enum GetError {
-    /// 401 or 403.
-    Auth { status: u16, message: String },
-    /// A failure `retry_policy` does not retry.
-    Final(Failure),
-    /// Retries used up.
-    Exhausted { attempts: u32, last: Failure },
 }
 
 struct Client {
@@ -89,7 +78,7 @@ impl Client {
         let url = self.url("ServiceProviderConfig");
         let spc = match self.get(&url, &[]).await {
             Ok(doc) => doc,
-            Err(GetError::Final(Failure::Status { status, .. })) if status != 401 && status != 403 => {
+            Err(GaveUp::Final(Failure::Status { status, .. })) if status != 401 && status != 403 => {
                 tracing::debug!(status, "No ServiceProviderConfig; paging by index.");
                 Json::Null
             }
@@ -133,8 +122,8 @@ impl Client {
     }
 
     /// One GET with its retries.
-    async fn get(&self, url: &Url, query: &[(&str, String)]) -> Result<Json, GetError> {
-        retrying(&self.retry, || self.get_once(url, query)).await
+    async fn get(&self, url: &Url, query: &[(&str, String)]) -> Result<Json, GaveUp> {
+        retrying(&self.retry, "source page", || self.get_once(url, query)).await
     }
 
     async fn get_once(&self, url: &Url, query: &[(&str, String)]) -> Result<Json, Failure> {
@@ -161,96 +150,52 @@ impl Client {
                 sent: true,
             })?;
             return serde_json::from_slice(&bytes).map_err(|e| Failure::Body {
-                message: self.redact(&format!("the answer ({status}) is not complete JSON: {e}")),
+                message: redact(self.secret(), &format!("the answer ({status}) is not complete JSON: {e}")),
             });
         }
-        let message = bytes
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
-            .as_ref()
-            .and_then(error_detail)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
-        Err(Failure::Status { status: status.as_u16(), message: self.redact(&message), retry_after })
+        Err(status_failure(status, retry_after, bytes, self.secret()))
     }
 
     /// The error a failed GET of `what` becomes.
-    fn error(&self, e: GetError, what: &str) -> SourceError {
+    fn error(&self, e: GaveUp, what: &str) -> SourceError {
         match e {
-            GetError::Auth { status, message } => SourceError::Auth(match &self.auth {
-                SourceAuth::Bearer(t) => format!(
+            GaveUp::Final(Failure::Status { status: status @ (401 | 403), message, .. }) => {
+                SourceError::Auth(match &self.auth {
+                    SourceAuth::Bearer(t) => format!(
                     "the SCIM source refused the bearer token ({status}: {message}) on {what}: renew the \
                      source token and write it to {}",
                     t.source
                 ),
-                SourceAuth::Basic { username, password } => format!(
+                    SourceAuth::Basic { username, password } => format!(
                     "the SCIM source refused basic auth as {username:?} ({status}: {message}) on {what}: \
                      check source.username and renew the password in {}",
                     password.source
                 ),
-            }),
-            GetError::Exhausted { attempts, last } => SourceError::Incomplete(format!(
+                })
+            }
+            GaveUp::Exhausted { attempts, last } => SourceError::Incomplete(format!(
                 "{what} failed after {attempts} attempts; last: {last}: the next run reads the source again"
             )),
-            GetError::Final(f @ Failure::Body { .. }) => SourceError::Incomplete(format!("{what}: {f}")),
-            GetError::Final(Failure::Tls { message }) => SourceError::Scim(format!(
+            GaveUp::Final(f @ Failure::Body { .. }) => SourceError::Incomplete(format!("{what}: {f}")),
+            GaveUp::Final(Failure::Tls { message }) => SourceError::Scim(format!(
                 "TLS with the SCIM source failed on {what}: {message}: if its certificate is signed by a \
                  private CA, set source.ca_file to that CA's PEM certificate"
             )),
-            GetError::Final(f @ Failure::Status { status: 404, .. }) => SourceError::Scim(format!(
+            GaveUp::Final(f @ Failure::Status { status: 404, .. }) => SourceError::Scim(format!(
                 "{what}: {f}: check source.url (the SCIM base URL, e.g. https://idp.example.com/scim/v2)"
             )),
-            GetError::Final(f @ Failure::Status { status: 400, .. }) => {
+            GaveUp::Final(f @ Failure::Status { status: 400, .. }) => {
                 SourceError::Scim(format!("{what}: {f}: check source.filter and source.page_size"))
             }
-            GetError::Final(f) => SourceError::Incomplete(format!("{what}: {f}")),
+            GaveUp::Final(f) => SourceError::Incomplete(format!("{what}: {f}")),
         }
     }
 
-    /// Never let a secret into a message, whatever the server echoes.
-    fn redact(&self, message: &str) -> String {
-        let secret = match &self.auth {
+    /// The token or password, to keep out of messages.
+    fn secret(&self) -> &str {
+        match &self.auth {
             SourceAuth::Bearer(t) => t.secret.expose_secret(),
             SourceAuth::Basic { password, .. } => password.secret.expose_secret(),
-        };
-        if secret.len() >= 4 && message.contains(secret) {
-            message.replace(secret, "[redacted]")
-        } else {
-            message.to_owned()
         }
-    }
-}
-
-/// Runs `attempt` until it succeeds, fails in a way `retry_policy` says is final, or the retries
-/// are used up.
-async fn retrying<T, F, Fut>(retry: &RetryConfig, mut attempt: F) -> Result<T, GetError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Failure>>,
-{
-    let mut backoff = retry.backoff();
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        let failure = match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(f) => f,
-        };
-        let wait = match retry_policy(&failure) {
-            Retry::No => {
-                return Err(match failure {
-                    Failure::Status { status: status @ (401 | 403), message, .. } => {
-                        GetError::Auth { status, message }
-                    }
-                    f => GetError::Final(f),
-                })
-            }
-            Retry::Backoff => backoff.next(),
-            Retry::After(d) => backoff.next().map(|_| d.min(retry.max_retry_after)),
-        };
-        let Some(wait) = wait else {
-            return Err(GetError::Exhausted { attempts, last: failure });
-        };
-        tracing::debug!(attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure, "Retrying a source page.");
-        tokio::time::sleep(wait).await;
     }
 }

@@ -19,9 +19,10 @@ mod tests;
 
 pub use body::{NINJAONE_SCHEMA, USER_SCHEMA};
 pub use http::{base_url, http_client};
-pub use retry::{parse_retry_after, retry_policy, Failure, Retry, RetryConfig};
+pub(crate) use retry::retrying;
+pub use retry::{parse_retry_after, retry_policy, Failure, GaveUp, Retry, RetryConfig};
 /// Shared with the SCIM source's client.
-pub(crate) use scim::{describe, error_detail, exchange, Exchange};
+pub(crate) use scim::{describe, exchange, redact, status_failure, Exchange};
 
 use crate::config::{Profile, TargetConfig};
 use crate::model::{Attr, DesiredUser};

@@ -44,6 +44,46 @@ impl RetryConfig {
     }
 }
 
+/// Why [`retrying`] gave up on a request.
+#[derive(Debug)]
+pub enum GaveUp {
+    /// A failure `retry_policy` does not retry.
+    Final(Failure),
+    /// The retries were used up; `last` is the last attempt's failure.
+    Exhausted { attempts: u32, last: Failure },
+}
+
+/// Runs `attempt` until it succeeds, fails in a way [`retry_policy`] says is final, or the
+/// retries are used up, waiting between attempts as the policy says (a `Retry-After` capped at
+/// `max_retry_after`). `what` names the request in the log. The target client and the SCIM
+/// source both send through it.
+pub(crate) async fn retrying<T, F, Fut>(retry: &RetryConfig, what: &str, mut attempt: F) -> Result<T, GaveUp>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut backoff = retry.backoff();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let failure = match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(f) => f,
+        };
+        let wait = match retry_policy(&failure) {
+            Retry::No => return Err(GaveUp::Final(failure)),
+            Retry::Backoff => backoff.next(),
+            Retry::After(d) => backoff.next().map(|_| d.min(retry.max_retry_after)),
+        };
+        let Some(wait) = wait else {
+            return Err(GaveUp::Exhausted { attempts, last: failure });
+        };
+        let wait_ms = wait.as_millis() as u64;
+        tracing::debug!(what, attempt = attempts, wait_ms, error = %failure, "Retrying SCIM request.");
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Why one attempt of a request failed, before it is decided whether to try again.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Failure {

@@ -1,7 +1,7 @@
 //! The HTTP exchange with the service provider: one request and its answer, classified as a
 //! success or a `Failure`, and the retry loop around it.
 
-use super::retry::{parse_retry_after, retry_policy, Failure, Retry, RetryConfig};
+use super::retry::{parse_retry_after, retrying, Failure, GaveUp, RetryConfig};
 use super::{ClientOptions, TargetError};
 use crate::config::{Profile, TargetConfig};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -158,42 +158,22 @@ impl Inner {
                 Err(e) => Err(Failure::Body { message: format!("the answer ({status}) is not JSON: {e}") }),
             };
         }
-        let message = bytes
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .as_ref()
-            .and_then(error_detail)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
-        Err(Failure::Status { status: status.as_u16(), message: self.redact(&message), retry_after })
+        Err(status_failure(status, retry_after, bytes, self.token.expose_secret()))
     }
 
-    /// Runs `attempt` until it succeeds, or fails in a way `retry_policy` says is final, or
-    /// the retries are used up.
-    pub(super) async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, TargetError>
+    /// [`retrying`] with this client's retry settings; what it gives up with becomes a
+    /// `TargetError`.
+    pub(super) async fn retrying<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, TargetError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let mut backoff = self.retry.backoff();
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            let failure = match attempt().await {
-                Ok(v) => return Ok(v),
-                Err(f) => f,
-            };
-            let wait = match retry_policy(&failure) {
-                Retry::No => return Err(self.final_error(failure)),
-                Retry::Backoff => backoff.next(),
-                Retry::After(d) => backoff.next().map(|_| d.min(self.retry.max_retry_after)),
-            };
-            let Some(wait) = wait else {
-                return Err(TargetError::Exhausted { attempts, last: failure.to_string() });
-            };
-            let wait_ms = wait.as_millis() as u64;
-            tracing::debug!(what, attempt = attempts, wait_ms, error = %failure, "Retrying SCIM request.");
-            tokio::time::sleep(wait).await;
-        }
+        retrying(&self.retry, what, attempt).await.map_err(|gave_up| match gave_up {
+            GaveUp::Final(failure) => self.final_error(failure),
+            GaveUp::Exhausted { attempts, last } => {
+                TargetError::Exhausted { attempts, last: last.to_string() }
+            }
+        })
     }
 
     /// The error a final (not retried) failure becomes.
@@ -220,16 +200,32 @@ impl Inner {
             Failure::Broken { message, .. } | Failure::Body { message } => TargetError::Protocol { message },
         }
     }
+}
 
-    /// Never let the token into a message, whatever the server echoes.
-    fn redact(&self, message: &str) -> String {
-        let token = self.token.expose_secret();
-        if token.len() >= 4 && message.contains(token) {
-            message.replace(token, "[redacted]")
-        } else {
-            message.to_owned()
-        }
+/// Never let a secret (a token, a password) into a message, whatever the server echoes.
+pub(crate) fn redact(secret: &str, message: &str) -> String {
+    if secret.len() >= 4 && message.contains(secret) {
+        message.replace(secret, "[redacted]")
+    } else {
+        message.to_owned()
     }
+}
+
+/// The failure an error status is: the server's `detail` when the body holds a SCIM error (else
+/// the status's reason), with `secret` redacted, and its `Retry-After`.
+pub(crate) fn status_failure(
+    status: reqwest::StatusCode,
+    retry_after: Option<std::time::Duration>,
+    body: Result<bytes::Bytes, reqwest::Error>,
+    secret: &str,
+) -> Failure {
+    let message = body
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .as_ref()
+        .and_then(error_detail)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
+    Failure::Status { status: status.as_u16(), message: redact(secret, &message), retry_after }
 }
 
 /// A SCIM error's `detail` (with its `scimType`), shortened.
@@ -249,8 +245,6 @@ fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// The TLS error inside a failed request, if that is what failed. rustls's error travels
-/// inside (nested) `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
 /// What came back for one request: the status, a `Retry-After` delay, and the body as far as it
 /// arrived.
 pub(crate) struct Exchange {
@@ -280,6 +274,8 @@ pub(crate) async fn exchange(req: reqwest::RequestBuilder) -> Result<Exchange, F
     Ok(Exchange { status, retry_after, body: resp.bytes().await })
 }
 
+/// The TLS error inside a failed request, if that is what failed. rustls's error travels
+/// inside (nested) `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
 pub(crate) fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
