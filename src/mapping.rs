@@ -36,6 +36,21 @@ struct RoleRule {
     user_type: Option<String>,
 }
 
+/// Below this many users per thread, a directory is mapped on the calling thread alone.
+const PARALLEL_MAP_MIN: usize = 20_000;
+/// Mapping is CPU-bound and each thread holds a share of the output: more threads than this
+/// gain little.
+const MAX_MAP_THREADS: usize = 4;
+
+/// What mapping one part of the users gave.
+#[derive(Default)]
+struct Mapped {
+    users: Vec<DesiredUser>,
+    skipped: Vec<Skip>,
+    warnings: Vec<String>,
+    no_type: u64,
+}
+
 /// A compiled mapping: CEL programs are compiled once, at config load.
 #[derive(Clone)]
 pub struct Mapping {
@@ -338,29 +353,47 @@ impl Mapping {
         Some(out)
     }
 
-    /// Maps a whole source read into the desired state.
+    /// Maps a whole source read into the desired state. A large directory is mapped in parts on
+    /// as many threads as the machine offers (each user is mapped alone, so the parts are
+    /// independent); the parts are joined in source order, so the result is the same however
+    /// many threads there are.
     pub fn map_directory(&self, dir: SourceDirectory) -> DesiredState {
-        let root = Context::with_env(self.env.clone());
-        let mut users = Vec::with_capacity(dir.users.len());
-        let mut skipped = dir.skipped;
-        let mut warnings = Vec::new();
-        let mut no_type = 0u64;
-        // Each source user is freed once mapped: the source and the desired state are never
-        // both whole in memory.
-        for su in dir.users {
-            let su = &su;
-            match self.map_user(&root, su, &mut warnings, &mut no_type) {
-                Ok(u) => users.push(u),
-                Err(reason) => skipped.push(Skip {
-                    origin: su.record.origin.to_string(),
-                    key: Some(su.key.clone()),
-                    reason,
-                }),
-            }
+        let mut users = dir.users;
+        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(MAX_MAP_THREADS);
+        let parts = if users.len() >= PARALLEL_MAP_MIN * 2 { threads } else { 1 };
+        let part_len = users.len().div_ceil(parts.max(1)).max(1);
+        let mut chunks = Vec::with_capacity(parts);
+        while users.len() > part_len {
+            chunks.push(users.split_off(users.len() - part_len));
         }
-        if no_type > 0 && self.profile == Profile::NinjaOne {
-            warnings.push(format!(
-                "{no_type} user(s) have no userType: created as {END_USER:?}; map userType or add a group assignment"
+        chunks.push(users);
+        chunks.reverse();
+        let mapped: Vec<Mapped> = if chunks.len() == 1 {
+            chunks.into_iter().map(|c| self.map_part(c)).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    chunks.into_iter().map(|c| scope.spawn(move || self.map_part(c))).collect();
+                // A panic in a part is a bug; it is passed on as it would be on one thread.
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        let mut all = Mapped::default();
+        all.users.reserve_exact(mapped.iter().map(|m| m.users.len()).sum());
+        let mut skipped = dir.skipped;
+        for m in mapped {
+            all.users.extend(m.users);
+            skipped.extend(m.skipped);
+            all.warnings.extend(m.warnings);
+            all.no_type += m.no_type;
+        }
+        if all.no_type > 0 && self.profile == Profile::NinjaOne {
+            all.warnings.push(format!(
+                "{} user(s) have no userType: created as {END_USER:?}; map userType or add a group assignment",
+                all.no_type
             ));
         }
         let groups = dir
@@ -368,7 +401,26 @@ impl Mapping {
             .into_iter()
             .map(|g| DesiredGroup { key: g.key, origin: g.origin, display_name: g.name, members: g.members })
             .collect();
-        desired::build(users, groups, skipped, warnings, dir.records_read)
+        desired::build(all.users, groups, skipped, all.warnings, dir.records_read)
+    }
+
+    /// Maps one part of the users. Each source user is freed once mapped: the source and the
+    /// desired state are never both whole in memory.
+    fn map_part(&self, part: Vec<SourceUser>) -> Mapped {
+        let root = Context::with_env(self.env.clone());
+        let mut out = Mapped { users: Vec::with_capacity(part.len()), ..Mapped::default() };
+        for su in part {
+            let su = &su;
+            match self.map_user(&root, su, &mut out.warnings, &mut out.no_type) {
+                Ok(u) => out.users.push(u),
+                Err(reason) => out.skipped.push(Skip {
+                    origin: su.record.origin.to_string(),
+                    key: Some(su.key.clone()),
+                    reason,
+                }),
+            }
+        }
+        out
     }
 
     /// Maps one user; `Err(reason)` leaves it out of this run (and protects it from

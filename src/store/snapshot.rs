@@ -111,8 +111,9 @@ impl Store {
         let mut rows = stmt.query([])?;
         // Collected into a vector and built into the map in one go (sorted once, not inserted one
         // by one); the JSON columns are parsed where SQLite holds them, not copied.
-        let mut users = Vec::new();
-        let mut desired = desired.map(|d| Cursor { map: &d.users, next: d.users.iter().peekable() });
+        let count: i64 = self.conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+        let mut users = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let desired = desired.map(ByKey::new);
         while let Some(r) = rows.next()? {
             let key = SourceKey(r.get(0)?);
             let mut user = user_from_row(
@@ -124,13 +125,14 @@ impl Store {
                 r.get(5)?,
                 r.get(6)?,
             )?;
-            if let Some(want) = desired.as_mut().and_then(|d| d.find(&key)) {
+            if let Some(want) = desired.as_ref().and_then(|d| d.find(&key)) {
                 if want.attrs == user.attrs {
                     user.attrs = want.attrs.clone();
                 }
             }
             users.push((key, user));
         }
+        drop(desired);
         snap.users = users.into_iter().collect();
         let mut stmt = self.conn.prepare("SELECT key, target_id, display_name FROM groups")?;
         let mut groups: BTreeMap<SourceKey, ManagedGroup> = stmt
@@ -227,22 +229,53 @@ impl Store {
     }
 }
 
-/// Finds desired users by key for rows that come mostly in key order (rows are read in the order
-/// they were inserted, and a first sync inserts them in plan order, which is key order): a step
-/// forward for a row ahead of the cursor, a map lookup for one behind it.
-struct Cursor<'a> {
-    map: &'a BTreeMap<SourceKey, DesiredUser>,
-    next: std::iter::Peekable<std::collections::btree_map::Iter<'a, SourceKey, DesiredUser>>,
+/// Finds desired users by key for snapshot rows, which come in the order they were inserted
+/// (a first sync inserts in plan order: by userName). A lookup in the desired state's ordered map,
+/// or a binary search, misses the cache at every step (11–14% of a million-user run); this open
+/// addressing table (linear probing, twice as many slots as users) misses it about once. 16 bytes
+/// per user while the snapshot loads.
+struct ByKey<'a> {
+    users: Vec<&'a DesiredUser>,
+    /// 0 for an empty slot, else the index in `users` plus one.
+    slots: Vec<u32>,
+    state: foldhash::fast::FixedState,
 }
 
-impl<'a> Cursor<'a> {
-    fn find(&mut self, key: &SourceKey) -> Option<&'a DesiredUser> {
-        match self.next.peek() {
-            Some((k, _)) if *k <= key => {
-                while self.next.next_if(|(k, _)| *k < key).is_some() {}
-                self.next.peek().filter(|(k, _)| *k == key).map(|(_, u)| *u)
+impl<'a> ByKey<'a> {
+    fn new(desired: &'a DesiredState) -> Self {
+        let users: Vec<&DesiredUser> = desired.users.values().collect();
+        let mut index = ByKey { slots: Vec::new(), users: Vec::new(), state: Default::default() };
+        if users.len() >= u32::MAX as usize / 2 {
+            return index; // Nothing is shared; the snapshot still loads whole.
+        }
+        index.slots = vec![0; (users.len() * 2).next_power_of_two().max(16)];
+        for (i, u) in users.iter().enumerate() {
+            let mut slot = index.slot(&u.key);
+            while index.slots[slot] != 0 {
+                slot = (slot + 1) & (index.slots.len() - 1);
             }
-            _ => self.map.get(key),
+            index.slots[slot] = i as u32 + 1;
+        }
+        index.users = users;
+        index
+    }
+
+    fn slot(&self, key: &SourceKey) -> usize {
+        use std::hash::BuildHasher as _;
+        self.state.hash_one(key.0.as_str()) as usize & (self.slots.len() - 1)
+    }
+
+    fn find(&self, key: &SourceKey) -> Option<&'a DesiredUser> {
+        if self.users.is_empty() {
+            return None;
+        }
+        let mut slot = self.slot(key);
+        loop {
+            let user = *self.users.get(self.slots[slot].checked_sub(1)? as usize)?;
+            if user.key == *key {
+                return Some(user);
+            }
+            slot = (slot + 1) & (self.slots.len() - 1);
         }
     }
 }
