@@ -420,6 +420,9 @@ impl Mapping {
                 }),
             }
         }
+        // Sorted here, on this part's thread: the state is built from keys in order, and sorting
+        // the joined parts then only merges them.
+        out.users.sort_by(|a, b| a.key.cmp(&b.key));
         out
     }
 

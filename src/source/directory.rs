@@ -37,17 +37,24 @@ struct DnIndex {
 }
 
 impl DnIndex {
-    /// `dn` is normalised; a later user with the same DN replaces the earlier one.
-    fn insert(&mut self, dn: &str, idx: usize, users: &[SourceUser]) {
-        match self.by_hash.entry(self.state.hash_one(dn)) {
+    fn with_state(state: foldhash::fast::RandomState) -> Self {
+        DnIndex { by_hash: FastMap::default(), whole: FastMap::default(), state }
+    }
+
+    /// User `idx`, whose normalised DN hashes to `hash` under this index's state; a later user
+    /// with the same DN replaces the earlier one.
+    fn insert(&mut self, hash: u64, idx: usize, users: &[SourceUser]) {
+        match self.by_hash.entry(hash) {
             Entry::Vacant(e) => {
                 e.insert(idx);
             }
-            Entry::Occupied(mut e) if normalize_dn(&users[*e.get()].record.dn) == dn => {
-                e.insert(idx);
-            }
-            Entry::Occupied(_) => {
-                self.whole.insert(dn.to_owned(), idx);
+            Entry::Occupied(mut e) => {
+                let dn = normalize_dn(&users[idx].record.dn);
+                if normalize_dn(&users[*e.get()].record.dn) == dn {
+                    e.insert(idx);
+                } else {
+                    self.whole.insert(dn, idx);
+                }
             }
         }
     }
@@ -224,39 +231,106 @@ pub fn interpret_keeping(
     rules: &DirectoryRules,
     keep: Option<&HashSet<String>>,
 ) -> SourceDirectory {
-    let mut dir = SourceDirectory::default();
+    let hasher = DnHasher::default();
+    join_parts(vec![interpret_part(records, rules, keep, &hasher)], hasher)
+}
+
+/// Hashes normalised DNs for the index that resolves group members; one per read, so that parts
+/// interpreted on different threads hash alike.
+#[derive(Clone, Default)]
+pub struct DnHasher(foldhash::fast::RandomState);
+
+/// One stretch of a directory's records, interpreted on its own (a large export is read in
+/// parts, on several threads): its users in file order, the hash of each user's normalised DN,
+/// the first user with each `uid`, and its groups before their members are resolved.
+pub struct Part {
+    users: Vec<SourceUser>,
+    dn_hashes: Vec<u64>,
+    uids: FastMap<String, usize>,
+    raw_groups: Vec<RawGroup>,
+    records_read: u64,
+    ignored: u64,
+}
+
+/// Interprets one stretch of records, consuming them one by one: a user keeps its record (only
+/// the attributes in `keep`), a group only its unresolved parts.
+pub fn interpret_part(
+    records: impl IntoIterator<Item = Record>,
+    rules: &DirectoryRules,
+    keep: Option<&HashSet<String>>,
+    hasher: &DnHasher,
+) -> Part {
+    let mut part = Part {
+        users: Vec::new(),
+        dn_hashes: Vec::new(),
+        uids: FastMap::default(),
+        raw_groups: Vec::new(),
+        records_read: 0,
+        ignored: 0,
+    };
     // One pass over the entry's object classes for each question.
     let is_group =
         |c: &[&str]| c.iter().any(|o| rules.group_classes.iter().any(|g| o.eq_ignore_ascii_case(g)));
     let is_person = |c: &[&str]| c.iter().any(|o| PERSON_CLASSES.iter().any(|p| o.eq_ignore_ascii_case(p)));
-    let mut raw_groups = Vec::new();
-    let mut user_ids = DnIndex::default();
-    let mut uids: FastMap<String, usize> = FastMap::default();
     let mut names = Names::default();
     for record in records {
-        dir.records_read += 1;
+        part.records_read += 1;
         let (group, person) = {
             let c: Vec<&str> = record.values("objectclass").filter_map(Value::as_text).collect();
             (is_group(&c), is_person(&c))
         };
         if group {
-            raw_groups.push(ldap_group(record, rules));
+            part.raw_groups.push(ldap_group(record, rules));
             continue;
         }
         let named = rules.user_name_attributes.iter().any(|a| record.first_text(a).is_some());
         if !person && !named {
-            dir.ignored += 1;
+            part.ignored += 1;
             continue;
         }
         let key = source_key(&record, rules);
         let active = !disabled(&record);
-        let idx = dir.users.len();
-        user_ids.insert(&normalize_dn(&record.dn), idx, &dir.users);
+        let idx = part.users.len();
+        part.dn_hashes.push(hasher.0.hash_one(normalize_dn(&record.dn)));
         if let Some(uid) = record.first_text("uid") {
-            uids.entry(uid.to_owned()).or_insert(idx);
+            part.uids.entry(uid.to_owned()).or_insert(idx);
         }
         let record = UserRecord::keep(record, keep, &mut names);
-        dir.users.push(SourceUser { key, record, active, groups: BTreeSet::new() });
+        part.users.push(SourceUser { key, record, active, groups: BTreeSet::new() });
+    }
+    part
+}
+
+/// Joins parts interpreted from consecutive stretches of one export, in file order, and resolves
+/// the groups' members across all of them: the same directory as reading the records in one go
+/// (a later entry with the same DN wins, the first user with a `uid` answers `memberUid`).
+pub fn join_parts(parts: Vec<Part>, hasher: DnHasher) -> SourceDirectory {
+    let mut dir = SourceDirectory::default();
+    let total = parts.iter().map(|p| p.users.len()).sum();
+    // The parts are moved in one by one, each freed once moved: the users are never in memory
+    // twice.
+    dir.users.reserve_exact(total);
+    let mut dn_hashes = Vec::with_capacity(total);
+    let mut uids: FastMap<String, usize> = FastMap::default();
+    let mut raw_groups = Vec::new();
+    for part in parts {
+        let offset = dir.users.len();
+        dir.users.extend(part.users);
+        dn_hashes.extend(part.dn_hashes);
+        if offset == 0 {
+            uids = part.uids;
+        } else {
+            for (uid, idx) in part.uids {
+                uids.entry(uid).or_insert(idx + offset);
+            }
+        }
+        raw_groups.extend(part.raw_groups);
+        dir.records_read += part.records_read;
+        dir.ignored += part.ignored;
+    }
+    let mut user_ids = DnIndex::with_state(hasher.0);
+    for (idx, hash) in dn_hashes.into_iter().enumerate() {
+        user_ids.insert(hash, idx, &dir.users);
     }
     flatten(&mut dir, raw_groups, &user_ids, &uids);
     dir
@@ -395,14 +469,16 @@ mod tests {
         };
         let users = vec![user("uid=a,dc=x"), user("UID=B,DC=X"), user("uid=a,dc=x")];
         let mut index = DnIndex::default();
-        index.insert("uid=a,dc=x", 0, &users);
+        let hash = |dn: &str| index.state.hash_one(dn);
+        let (a, b) = (hash("uid=a,dc=x"), hash("uid=b,dc=x"));
+        index.insert(a, 0, &users);
         // "uid=b,dc=x" made to share user 0's hash: it is kept whole.
-        index.by_hash.insert(index.state.hash_one("uid=b,dc=x"), 0);
-        index.insert("uid=b,dc=x", 1, &users);
+        index.by_hash.insert(b, 0);
+        index.insert(b, 1, &users);
         assert_eq!(index.whole.len(), 1);
         assert_eq!(index.find("uid=b,dc=x", &users), Some(1));
         // The same DN again: the later user wins, as it did with a map of DNs.
-        index.insert("uid=a,dc=x", 2, &users);
+        index.insert(a, 2, &users);
         assert_eq!(index.find("uid=a,dc=x", &users), Some(2));
         assert_eq!(index.find("uid=c,dc=x", &users), None);
     }

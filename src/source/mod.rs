@@ -4,6 +4,7 @@ pub mod csv;
 pub mod directory;
 pub mod json;
 pub mod ldif;
+mod ldif_parts;
 pub mod scim;
 mod user_record;
 
@@ -99,18 +100,7 @@ pub async fn read_for(
     let mut dir = match cfg.kind {
         SourceKind::Ldif => {
             check_ends_cleanly(path)?;
-            let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
-            let mut reader = ldif::LdifReader::new(open(path)?, name.clone(), policy);
-            if let Some(keep) = &keep {
-                reader = reader.keep_only(keep.clone());
-            }
-            let mut failed = None;
-            let records = reader.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
-            let dir = directory::interpret_keeping(records, &cfg.directory, wanted);
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            dir
+            ldif_parts::read(path, &name, cfg, keep.as_ref(), wanted)?
         }
         SourceKind::Csv => {
             check_ends_cleanly(path)?;

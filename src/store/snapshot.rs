@@ -232,31 +232,24 @@ impl Store {
 /// Finds desired users by key for snapshot rows, which come in the order they were inserted
 /// (a first sync inserts in plan order: by userName). A lookup in the desired state's ordered map,
 /// or a binary search, misses the cache at every step (11–14% of a million-user run); this open
-/// addressing table (linear probing, twice as many slots as users) misses it about once. 16 bytes
-/// per user while the snapshot loads.
+/// addressing table (linear probing, twice as many slots as users) goes from the slot straight to
+/// the user. 16 bytes per user while the snapshot loads.
 struct ByKey<'a> {
-    users: Vec<&'a DesiredUser>,
-    /// 0 for an empty slot, else the index in `users` plus one.
-    slots: Vec<u32>,
+    slots: Vec<Option<&'a DesiredUser>>,
     state: foldhash::fast::FixedState,
 }
 
 impl<'a> ByKey<'a> {
     fn new(desired: &'a DesiredState) -> Self {
-        let users: Vec<&DesiredUser> = desired.users.values().collect();
-        let mut index = ByKey { slots: Vec::new(), users: Vec::new(), state: Default::default() };
-        if users.len() >= u32::MAX as usize / 2 {
-            return index; // Nothing is shared; the snapshot still loads whole.
-        }
-        index.slots = vec![0; (users.len() * 2).next_power_of_two().max(16)];
-        for (i, u) in users.iter().enumerate() {
+        let size = (desired.users.len() * 2).next_power_of_two().max(16);
+        let mut index = ByKey { slots: vec![None; size], state: Default::default() };
+        for u in desired.users.values() {
             let mut slot = index.slot(&u.key);
-            while index.slots[slot] != 0 {
-                slot = (slot + 1) & (index.slots.len() - 1);
+            while index.slots[slot].is_some() {
+                slot = (slot + 1) & (size - 1);
             }
-            index.slots[slot] = i as u32 + 1;
+            index.slots[slot] = Some(u);
         }
-        index.users = users;
         index
     }
 
@@ -266,12 +259,9 @@ impl<'a> ByKey<'a> {
     }
 
     fn find(&self, key: &SourceKey) -> Option<&'a DesiredUser> {
-        if self.users.is_empty() {
-            return None;
-        }
         let mut slot = self.slot(key);
         loop {
-            let user = *self.users.get(self.slots[slot].checked_sub(1)? as usize)?;
+            let user = self.slots[slot]?;
             if user.key == *key {
                 return Some(user);
             }

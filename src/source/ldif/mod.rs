@@ -187,6 +187,15 @@ impl<R: BufRead> LdifReader<R> {
         }
     }
 
+    /// Reads a stretch of a file that starts after `lines` lines and after at least one entry
+    /// (a part of a large export read on its own thread): line numbers go on from there, and
+    /// a `version:` line is refused as it would be after an entry.
+    pub fn continuing_after(mut self, lines: u64) -> Self {
+        self.lines.lineno = lines;
+        self.started = true;
+        self
+    }
+
     /// Keeps only these attribute types (lowercased names without options) in the records. The
     /// values of the others are still checked (UTF-8, base64), so an export that is broken
     /// anywhere is refused as before, but they are neither decoded into nor kept in memory.

@@ -1,0 +1,260 @@
+//! A large LDIF export read in parts, one thread each: the file is cut at blank lines (which
+//! always end an entry), each part is parsed and interpreted on its own with its line numbers
+//! going on from the parts before it, and the parts are joined in file order. The result, and
+//! the first error in file order, are those of reading the file in one go.
+
+use super::directory::{self, DnHasher, Part, SourceDirectory};
+use super::{ldif, SourceError};
+use crate::config::SourceConfig;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// A part smaller than this is not worth a thread of its own.
+const MIN_PART_BYTES: u64 = 32 << 20;
+/// Reading is CPU-bound; beyond this many threads the join and the memory traffic dominate.
+const MAX_PARTS: usize = 4;
+
+/// Reads and interprets the export at `path` (checked to end with a line break).
+pub fn read(
+    path: &Path,
+    name: &str,
+    cfg: &SourceConfig,
+    keep: Option<&HashSet<String>>,
+    wanted: Option<&HashSet<String>>,
+) -> Result<SourceDirectory, SourceError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(MAX_PARTS);
+    read_with(path, name, cfg, (keep, wanted), MIN_PART_BYTES, threads)
+}
+
+/// [`read`] in at most `threads` parts of at least `min_part` bytes.
+fn read_with(
+    path: &Path,
+    name: &str,
+    cfg: &SourceConfig,
+    (keep, wanted): (Option<&HashSet<String>>, Option<&HashSet<String>>),
+    min_part: u64,
+    threads: usize,
+) -> Result<SourceDirectory, SourceError> {
+    let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
+    let len = std::fs::metadata(path).map_err(open_err)?.len();
+    let wanted_parts = usize::try_from(len / min_part.max(1)).unwrap_or(usize::MAX).clamp(1, threads.max(1));
+    let starts =
+        if wanted_parts > 1 { cut_points(path, len, wanted_parts).map_err(open_err)? } else { vec![0] };
+    let ranges: Vec<(u64, u64)> =
+        starts.iter().zip(starts.iter().skip(1).chain([&len])).map(|(&a, &b)| (a, b)).collect();
+    let hasher = DnHasher::default();
+    let read_part = |(start, end): (u64, u64)| -> Result<Part, SourceError> {
+        let mut file = File::open(path).map_err(open_err)?;
+        let lines = if start == 0 { 0 } else { count_lines(&mut file, start).map_err(open_err)? };
+        file.seek(SeekFrom::Start(start)).map_err(open_err)?;
+        let input = BufReader::with_capacity(256 * 1024, file.take(end - start));
+        let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
+        let mut reader = ldif::LdifReader::new(input, name, policy);
+        if start > 0 {
+            reader = reader.continuing_after(lines);
+        }
+        if let Some(keep) = keep {
+            reader = reader.keep_only(keep.clone());
+        }
+        let mut failed = None;
+        let records = reader.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+        let part = directory::interpret_part(records, &cfg.directory, wanted, &hasher);
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(part),
+        }
+    };
+    let parts: Vec<Result<Part, SourceError>> = if ranges.len() == 1 {
+        ranges.into_iter().map(read_part).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges.into_iter().map(|r| scope.spawn(move || read_part(r))).collect();
+            // A panic in a part is a bug; it is passed on as it would be on one thread.
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        })
+    };
+    // The first error in file order is the one reading the file in one go would have met.
+    let parts = parts.into_iter().collect::<Result<Vec<Part>, SourceError>>()?;
+    Ok(directory::join_parts(parts, hasher))
+}
+
+/// Where to cut the file into about `parts` parts: the start of the line after a blank line at
+/// or after each even share of the file. Parts without such a line are not cut.
+fn cut_points(path: &Path, len: u64, parts: usize) -> std::io::Result<Vec<u64>> {
+    let mut file = File::open(path)?;
+    let mut starts = vec![0];
+    for i in 1..parts {
+        let from = len / parts as u64 * i as u64;
+        match next_entry_start(&mut file, from.max(*starts.last().unwrap_or(&0)), len)? {
+            Some(at) if at < len && at > *starts.last().unwrap_or(&0) => starts.push(at),
+            _ => break,
+        }
+    }
+    Ok(starts)
+}
+
+/// The offset just after the first blank line (`\n\n` or `\n\r\n`) that starts at or after
+/// `from`, if any before `len`.
+fn next_entry_start(file: &mut File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
+    // A byte before `from` is read too, so that a blank line right at `from` is found.
+    let mut at = from.saturating_sub(1);
+    let mut window = vec![0u8; 1 << 20];
+    // The last two bytes of the previous window, so that a blank line across windows is found.
+    let mut carry: Vec<u8> = Vec::new();
+    while at < len {
+        file.seek(SeekFrom::Start(at))?;
+        let n = file.read(&mut window)?;
+        if n == 0 {
+            break;
+        }
+        let mut bytes = std::mem::take(&mut carry);
+        let base = at - bytes.len() as u64;
+        bytes.extend_from_slice(&window[..n]);
+        for i in 0..bytes.len() {
+            if bytes[i] != b'\n' {
+                continue;
+            }
+            let next = match bytes.get(i + 1) {
+                Some(b'\r') => i + 2,
+                Some(_) => i + 1,
+                None => break,
+            };
+            match bytes.get(next) {
+                Some(b'\n') => return Ok(Some(base + next as u64 + 1)),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        carry = bytes[bytes.len().saturating_sub(2)..].to_vec();
+        at += n as u64;
+    }
+    Ok(None)
+}
+
+/// The number of line breaks in the first `end` bytes of the file.
+fn count_lines(file: &mut File, end: u64) -> std::io::Result<u64> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut input = (&mut *file).take(end);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn demo_source(path: &Path) -> SourceConfig {
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+        let mut cfg = crate::config::load(&demo).expect("the demo config loads").source;
+        cfg.path = Some(path.to_owned());
+        cfg
+    }
+
+    /// An export that exercises what crosses part boundaries: nested groups and memberUid
+    /// groups naming users in other parts, a DN given twice (the later entry wins), a uid given
+    /// twice (the first user answers), folded lines, CRLF line ends and comments.
+    fn export(users: usize) -> String {
+        let mut out = String::from("version: 1\n\n");
+        for i in 0..users {
+            let end = if i % 7 == 0 { "\r\n" } else { "\n" };
+            let uid = if i == users - 1 { "u1".to_owned() } else { format!("u{i}") };
+            let dn =
+                if i == users - 2 { "uid=u3,ou=p,dc=x".to_owned() } else { format!("uid=u{i},ou=p,dc=x") };
+            out += &format!("# user {i}{end}dn: {dn}{end}objectClass: inetOrgPerson{end}uid: {uid}{end}");
+            out += &format!(
+                "mail: u{i}@x.example{end}description: a long line that is folded{end}  here{end}{end}"
+            );
+        }
+        let members = |from: usize, step: usize| {
+            (from..users).step_by(step).map(|i| format!("member: uid=u{i},ou=p,dc=x\n")).collect::<String>()
+        };
+        out += &format!("dn: cn=inner,ou=g,dc=x\nobjectClass: groupOfNames\ncn: inner\n{}\n", members(1, 5));
+        out += &format!(
+            "dn: cn=outer,ou=g,dc=x\nobjectClass: groupOfNames\ncn: outer\nmember: cn=inner,ou=g,dc=x\n{}\n",
+            members(2, 9)
+        );
+        out += "dn: cn=posix,ou=g,dc=x\nobjectClass: posixGroup\ncn: posix\nmemberUid: u1\nmemberUid: u3\n\n";
+        out
+    }
+
+    fn read_in(path: &Path, threads: usize) -> Result<String, String> {
+        let cfg = demo_source(path);
+        let keep: HashSet<String> =
+            ["mail", "uid", "objectclass", "member", "memberuid", "cn"].map(String::from).into();
+        read_with(path, "export.ldif", &cfg, (Some(&keep), None), 1, threads)
+            .map(|d| format!("{d:?}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_file_read_in_parts_gives_the_directory_read_in_one_go() {
+        let f = file(&export(300));
+        let whole = read_in(f.path(), 1).expect("the export reads");
+        assert!(whole.contains("\"outer\""), "{}", &whole[..200]);
+        for threads in 2..=5 {
+            assert_eq!(read_in(f.path(), threads).expect("reads in parts"), whole, "{threads} parts");
+        }
+        let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/slapd/directory.ldif");
+        let whole = read_in(&bundled, 1).expect("reads");
+        assert_eq!(read_in(&bundled, 3).expect("reads in parts"), whole);
+    }
+
+    #[test]
+    fn the_first_error_in_file_order_is_reported_with_its_line() {
+        let mut text = export(200);
+        let late = text.len() * 3 / 4;
+        let at = late + text[late..].find("\ndn: ").expect("an entry") + 1;
+        text.insert_str(at, "dn: uid=broken\nmail:: not base64!\n\n");
+        let line = text[..at].matches('\n').count() + 2;
+        let f = file(&text);
+        let whole = read_in(f.path(), 1).expect_err("the export is broken");
+        assert!(whole.contains(&format!("export.ldif:{line}:")), "{whole}");
+        for threads in 2..=4 {
+            assert_eq!(read_in(f.path(), threads).expect_err("broken"), whole, "{threads} parts");
+        }
+    }
+
+    #[test]
+    fn cuts_fall_after_blank_lines_only() {
+        let text = "dn: a\ncn: x\n\ndn: b\ncn: y\n y\n\r\ndn: c\n\ndn: d\n";
+        let f = file(text);
+        let mut handle = File::open(f.path()).unwrap();
+        let len = text.len() as u64;
+        let starts: Vec<u64> =
+            (0..len).filter_map(|from| next_entry_start(&mut handle, from, len).unwrap()).collect();
+        for s in &starts {
+            let rest = &text[*s as usize..];
+            assert!(rest.starts_with("dn: "), "cut at {s} starts {rest:?}");
+        }
+        // Every entry after the first is a possible start; nothing after the last blank line is.
+        let mut distinct = starts.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3);
+        assert_eq!(next_entry_start(&mut handle, len - 3, len).unwrap(), None);
+    }
+
+    #[test]
+    fn lines_are_counted_up_to_the_cut() {
+        let f = file("a\nb\n\nc\n");
+        let mut handle = File::open(f.path()).unwrap();
+        assert_eq!(count_lines(&mut handle, 0).unwrap(), 0);
+        assert_eq!(count_lines(&mut handle, 4).unwrap(), 2);
+        assert_eq!(count_lines(&mut handle, 7).unwrap(), 4);
+    }
+}
