@@ -88,6 +88,12 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO meta (key, value) VALUES ('auth_streak', '0');
     "#,
+    // 3: no index on users.user_name. No query looks users up by name (`status` lists the few
+    // users pending deprovisioning by scanning), and keeping it cost a random-order B-tree
+    // insert for every user a first sync writes.
+    r#"
+    DROP INDEX users_user_name;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

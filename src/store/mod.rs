@@ -129,7 +129,7 @@ mod tests {
         };
         let mut store = Store::in_memory().unwrap();
         let run = store.begin_run(RunKind::Sync, 0).unwrap();
-        // Inserted out of key order, so that the cursor both steps and looks up.
+        // Inserted out of key order, as a first sync inserts (by userName).
         let ops: Vec<Op> =
             ["m", "c", "x", "a", "n"].iter().map(|k| Op::CreateUser { user: user(k, "T") }).collect();
         let confirmed: Vec<Confirmed> =
@@ -145,5 +145,44 @@ mod tests {
         assert_eq!(shared.users, plain.users);
         assert_eq!(shared.users.len(), 5);
         assert_eq!(shared.users[&SourceKey::from("c")].attrs.get(&Attr::Title), Some("T"));
+    }
+
+    #[test]
+    fn the_audit_log_is_searched_by_name_through_its_index() {
+        use crate::model::{Attr, Attrs, DesiredUser, SourceKey};
+        use crate::reconcile::Op;
+        let mut store = Store::in_memory().unwrap();
+        let run = store.begin_run(RunKind::Sync, 0).unwrap();
+        let ops: Vec<Op> = ["ada", "bob"]
+            .iter()
+            .map(|k| Op::CreateUser {
+                user: DesiredUser {
+                    key: SourceKey::from(*k),
+                    origin: "t.ldif:1".into(),
+                    attrs: Attrs::from([(Attr::UserName, format!("{k}@x.example"))]),
+                    active: true,
+                    roles: Default::default(),
+                },
+            })
+            .collect();
+        let confirmed: Vec<Confirmed> =
+            ops.iter().map(|op| Confirmed { journal_id: None, op, target_id: Some("id") }).collect();
+        store.commit_ops(run, &confirmed, 0).unwrap();
+        let found = store.audit(Some("ADA@X.example"), 10).unwrap();
+        assert_eq!(found.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["ada"]);
+        assert_eq!(store.audit(None, 10).unwrap().len(), 2);
+        let explain = format!("EXPLAIN QUERY PLAN {}", runs::AUDIT_BY_NAME);
+        let plan: String =
+            store.conn.query_row(&explain, rusqlite::params!["ada@x.example", 5], |r| r.get(3)).unwrap();
+        assert!(plan.contains("USING INDEX audit_name"), "{plan}");
+        let indexes: Vec<String> = store
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(!indexes.iter().any(|i| i == "users_user_name"), "{indexes:?}");
     }
 }

@@ -83,6 +83,10 @@ pub struct HeldOp {
     pub reason: String,
 }
 
+/// The audit entries about one name, newest first: a search of the `audit_name` index.
+pub(super) const AUDIT_BY_NAME: &str = "SELECT run_id, at, activity, object_key, name, target_id FROM audit
+     WHERE name = ?1 COLLATE NOCASE ORDER BY id DESC LIMIT ?2";
+
 impl Store {
     pub fn begin_run(&mut self, kind: RunKind, now: i64) -> Result<i64> {
         self.conn
@@ -221,10 +225,15 @@ impl Store {
 
     /// The audit log, newest first; `name` filters by userName or displayName (any case).
     pub fn audit(&self, name: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT run_id, at, activity, object_key, name, target_id FROM audit
-             WHERE ?1 IS NULL OR name = ?1 COLLATE NOCASE ORDER BY id DESC LIMIT ?2",
-        )?;
+        // Two statements, not `?1 IS NULL OR name = ?1`: SQLite cannot use the name index for
+        // that condition and would scan the whole log (millions of rows after a large first sync).
+        let mut stmt = self.conn.prepare(match name {
+            Some(_) => AUDIT_BY_NAME,
+            None => {
+                "SELECT run_id, at, activity, object_key, name, target_id FROM audit
+                 WHERE ?1 IS NULL ORDER BY id DESC LIMIT ?2"
+            }
+        })?;
         let rows = stmt.query_map(params![name, limit], |r| {
             Ok(AuditEntry {
                 run_id: r.get(0)?,
