@@ -7,6 +7,7 @@ use crate::reconcile::plan::{Op, Plan};
 use crate::reconcile::snapshot::{ManagedGroup, ManagedUser, Missing, Snapshot};
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 fn corrupt(what: String, e: serde_json::Error) -> StoreError {
     StoreError::Corrupt { what, message: e.to_string() }
@@ -105,35 +106,18 @@ impl Store {
     /// in memory once, not twice.
     pub fn load_snapshot_sharing(&self, desired: Option<&DesiredState>) -> Result<Snapshot> {
         let mut snap = Snapshot::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, target_id, attrs, active, roles, missing_since, missing_runs FROM users")?;
-        let mut rows = stmt.query([])?;
-        // Collected into a vector and built into the map in one go (sorted once, not inserted one
-        // by one); the JSON columns are parsed where SQLite holds them, not copied.
-        let count: i64 = self.conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
-        let mut users = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        let desired = desired.map(ByKey::new);
-        while let Some(r) = rows.next()? {
-            let key = SourceKey(r.get(0)?);
-            let mut user = user_from_row(
-                &key,
-                r.get(1)?,
-                r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?,
-                r.get(3)?,
-                r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?,
-                r.get(5)?,
-                r.get(6)?,
-            )?;
-            if let Some(want) = desired.as_ref().and_then(|d| d.find(&key)) {
-                if want.attrs == user.attrs {
-                    user.attrs = want.attrs.clone();
-                }
-            }
-            users.push((key, user));
-        }
-        drop(desired);
-        snap.users = users.into_iter().collect();
+        // Two threads: this one steps through the rows and parses them (SQLite's connection stays
+        // on it), the other finds each row's desired user, shares equal values and fills the
+        // map. Batches keep the hand-over cheap and the rows in flight few.
+        snap.users = std::thread::scope(|scope| -> Result<_> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(SourceKey, ManagedUser)>>(4);
+            let sharer = scope.spawn(move || share_and_build(rx, desired));
+            let read = self.read_user_rows(&tx);
+            drop(tx);
+            // A panic there is a bug; it is passed on as it would be on one thread.
+            let users = sharer.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            read.map(|()| users)
+        })?;
         let mut stmt = self.conn.prepare("SELECT key, target_id, display_name FROM groups")?;
         let mut groups: BTreeMap<SourceKey, ManagedGroup> = stmt
             .query_map([], |r| {
@@ -152,6 +136,36 @@ impl Store {
         }
         snap.groups = groups;
         Ok(snap)
+    }
+
+    /// Every users row, parsed, in batches; the JSON columns are parsed where SQLite holds them,
+    /// not copied.
+    fn read_user_rows(&self, tx: &SyncSender<Vec<(SourceKey, ManagedUser)>>) -> Result<()> {
+        const BATCH: usize = 4096;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, target_id, attrs, active, roles, missing_since, missing_runs FROM users")?;
+        let mut rows = stmt.query([])?;
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(r) = rows.next()? {
+            let key = SourceKey(r.get(0)?);
+            let user = user_from_row(
+                &key,
+                r.get(1)?,
+                r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?,
+                r.get(3)?,
+                r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?,
+                r.get(5)?,
+                r.get(6)?,
+            )?;
+            batch.push((key, user));
+            if batch.len() == BATCH {
+                // The receiver only stops early when it panicked, which the caller passes on.
+                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        }
+        let _ = tx.send(batch);
+        Ok(())
     }
 
     /// A counter bumped by every snapshot change: a saved plan is applied only if it is unchanged.
@@ -227,6 +241,30 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Collects the managed users into the snapshot's map; one whose values equal its desired user's
+/// shares them (`Attrs` is never changed in place, so neither side sees the other change).
+fn share_and_build(
+    rows: Receiver<Vec<(SourceKey, ManagedUser)>>,
+    desired: Option<&DesiredState>,
+) -> BTreeMap<SourceKey, ManagedUser> {
+    let index = desired.map(ByKey::new);
+    // Inserted as the rows arrive, not collected and built in one go: the insertions overlap the
+    // reading thread's work, and no vector of every row (120 MB at a million users) stands next
+    // to the map at the end.
+    let mut users = BTreeMap::new();
+    for batch in rows {
+        for (key, mut user) in batch {
+            if let Some(want) = index.as_ref().and_then(|d| d.find(&key)) {
+                if want.attrs == user.attrs {
+                    user.attrs = want.attrs.clone();
+                }
+            }
+            users.insert(key, user);
+        }
+    }
+    users
 }
 
 /// Finds desired users by key for snapshot rows, which come in the order they were inserted
