@@ -105,11 +105,13 @@ impl Store {
     /// desired user with the same key shares them, so that an unchanged directory's values are
     /// in memory once, not twice.
     pub fn load_snapshot_sharing(&self, desired: Option<&DesiredState>) -> Result<Snapshot> {
-        let mut snap = Snapshot::default();
+        // One read transaction: users, groups and memberships as of one moment, even while
+        // another process (a `sync` beside a `plan`) commits.
+        let read_tx = self.conn.unchecked_transaction()?;
         // Two threads: this one steps through the rows and parses them (SQLite's connection stays
         // on it), the other finds each row's desired user, shares equal values and fills the
         // map. Batches keep the hand-over cheap and the rows in flight few.
-        snap.users = std::thread::scope(|scope| -> Result<_> {
+        let users = std::thread::scope(|scope| -> Result<_> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(SourceKey, ManagedUser)>>(4);
             let sharer = scope.spawn(move || share_and_build(rx, desired));
             let read = self.read_user_rows(&tx);
@@ -134,8 +136,10 @@ impl Store {
                 g.members.insert(SourceKey(r.get(1)?));
             }
         }
-        snap.groups = groups;
-        Ok(snap)
+        drop(rows);
+        drop(stmt);
+        read_tx.finish()?;
+        Ok(Snapshot { users, groups })
     }
 
     /// Every users row, parsed, in batches; the JSON columns are parsed where SQLite holds them,
