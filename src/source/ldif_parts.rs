@@ -8,7 +8,8 @@ use super::{ldif, SourceError};
 use crate::config::SourceConfig;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// A part smaller than this is not worth a thread of its own.
@@ -38,18 +39,19 @@ fn read_with(
     threads: usize,
 ) -> Result<SourceDirectory, SourceError> {
     let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
-    let len = std::fs::metadata(path).map_err(open_err)?.len();
+    // Opened once and read by position from every thread: all parts read the same file even if
+    // an export job renames a new one into place meanwhile.
+    let file = File::open(path).map_err(open_err)?;
+    let len = file.metadata().map_err(open_err)?.len();
     let wanted_parts = usize::try_from(len / min_part.max(1)).unwrap_or(usize::MAX).clamp(1, threads.max(1));
     let starts =
-        if wanted_parts > 1 { cut_points(path, len, wanted_parts).map_err(open_err)? } else { vec![0] };
+        if wanted_parts > 1 { cut_points(&file, len, wanted_parts).map_err(open_err)? } else { vec![0] };
     let ranges: Vec<(u64, u64)> =
         starts.iter().zip(starts.iter().skip(1).chain([&len])).map(|(&a, &b)| (a, b)).collect();
     let hasher = DnHasher::default();
     let read_part = |(start, end): (u64, u64)| -> Result<Part, SourceError> {
-        let mut file = File::open(path).map_err(open_err)?;
-        let lines = if start == 0 { 0 } else { count_lines(&mut file, start).map_err(open_err)? };
-        file.seek(SeekFrom::Start(start)).map_err(open_err)?;
-        let input = BufReader::with_capacity(256 * 1024, file.take(end - start));
+        let lines = if start == 0 { 0 } else { count_lines(&file, start).map_err(open_err)? };
+        let input = BufReader::with_capacity(256 * 1024, At { file: &file, pos: start, end });
         let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
         let mut reader = ldif::LdifReader::new(input, name, policy);
         if start > 0 {
@@ -82,12 +84,11 @@ fn read_with(
 
 /// Where to cut the file into about `parts` parts: the start of the line after a blank line at
 /// or after each even share of the file. Parts without such a line are not cut.
-fn cut_points(path: &Path, len: u64, parts: usize) -> std::io::Result<Vec<u64>> {
-    let mut file = File::open(path)?;
+fn cut_points(file: &File, len: u64, parts: usize) -> std::io::Result<Vec<u64>> {
     let mut starts = vec![0];
     for i in 1..parts {
         let from = len / parts as u64 * i as u64;
-        match next_entry_start(&mut file, from.max(*starts.last().unwrap_or(&0)), len)? {
+        match next_entry_start(file, from.max(*starts.last().unwrap_or(&0)), len)? {
             Some(at) if at < len && at > *starts.last().unwrap_or(&0) => starts.push(at),
             _ => break,
         }
@@ -97,15 +98,14 @@ fn cut_points(path: &Path, len: u64, parts: usize) -> std::io::Result<Vec<u64>> 
 
 /// The offset just after the first blank line (`\n\n` or `\n\r\n`) that starts at or after
 /// `from`, if any before `len`.
-fn next_entry_start(file: &mut File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
+fn next_entry_start(file: &File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
     // A byte before `from` is read too, so that a blank line right at `from` is found.
     let mut at = from.saturating_sub(1);
     let mut window = vec![0u8; 1 << 20];
     // The last two bytes of the previous window, so that a blank line across windows is found.
     let mut carry: Vec<u8> = Vec::new();
     while at < len {
-        file.seek(SeekFrom::Start(at))?;
-        let n = file.read(&mut window)?;
+        let n = file.read_at(&mut window, at)?;
         if n == 0 {
             break;
         }
@@ -134,9 +134,8 @@ fn next_entry_start(file: &mut File, from: u64, len: u64) -> std::io::Result<Opt
 }
 
 /// The number of line breaks in the first `end` bytes of the file.
-fn count_lines(file: &mut File, end: u64) -> std::io::Result<u64> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut input = (&mut *file).take(end);
+fn count_lines(file: &File, end: u64) -> std::io::Result<u64> {
+    let mut input = At { file, pos: 0, end };
     let mut buf = vec![0u8; 1 << 20];
     let mut lines = 0u64;
     loop {
@@ -145,6 +144,27 @@ fn count_lines(file: &mut File, end: u64) -> std::io::Result<u64> {
             return Ok(lines);
         }
         lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+/// The bytes `pos..end` of a file, read by position: threads share one open file without
+/// sharing a file offset.
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -234,10 +254,10 @@ mod tests {
     fn cuts_fall_after_blank_lines_only() {
         let text = "dn: a\ncn: x\n\ndn: b\ncn: y\n y\n\r\ndn: c\n\ndn: d\n";
         let f = file(text);
-        let mut handle = File::open(f.path()).unwrap();
+        let handle = File::open(f.path()).unwrap();
         let len = text.len() as u64;
         let starts: Vec<u64> =
-            (0..len).filter_map(|from| next_entry_start(&mut handle, from, len).unwrap()).collect();
+            (0..len).filter_map(|from| next_entry_start(&handle, from, len).unwrap()).collect();
         for s in &starts {
             let rest = &text[*s as usize..];
             assert!(rest.starts_with("dn: "), "cut at {s} starts {rest:?}");
@@ -246,15 +266,15 @@ mod tests {
         let mut distinct = starts.clone();
         distinct.dedup();
         assert_eq!(distinct.len(), 3);
-        assert_eq!(next_entry_start(&mut handle, len - 3, len).unwrap(), None);
+        assert_eq!(next_entry_start(&handle, len - 3, len).unwrap(), None);
     }
 
     #[test]
     fn lines_are_counted_up_to_the_cut() {
         let f = file("a\nb\n\nc\n");
-        let mut handle = File::open(f.path()).unwrap();
-        assert_eq!(count_lines(&mut handle, 0).unwrap(), 0);
-        assert_eq!(count_lines(&mut handle, 4).unwrap(), 2);
-        assert_eq!(count_lines(&mut handle, 7).unwrap(), 4);
+        let handle = File::open(f.path()).unwrap();
+        assert_eq!(count_lines(&handle, 0).unwrap(), 0);
+        assert_eq!(count_lines(&handle, 4).unwrap(), 2);
+        assert_eq!(count_lines(&handle, 7).unwrap(), 4);
     }
 }
