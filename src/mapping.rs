@@ -358,9 +358,15 @@ impl Mapping {
     /// independent); the parts are joined in source order, so the result is the same however
     /// many threads there are.
     pub fn map_directory(&self, dir: SourceDirectory) -> DesiredState {
-        let mut users = dir.users;
         let threads = std::thread::available_parallelism().map_or(1, usize::from).min(MAX_MAP_THREADS);
-        let parts = if users.len() >= PARALLEL_MAP_MIN * 2 { threads } else { 1 };
+        let parts = if dir.users.len() >= PARALLEL_MAP_MIN * 2 { threads } else { 1 };
+        self.map_directory_in_parts(dir, parts)
+    }
+
+    /// [`Mapping::map_directory`] in `parts` parts, one thread each (tests check that the number
+    /// of parts changes nothing).
+    pub fn map_directory_in_parts(&self, dir: SourceDirectory, parts: usize) -> DesiredState {
+        let mut users = dir.users;
         let part_len = users.len().div_ceil(parts.max(1)).max(1);
         let mut chunks = Vec::with_capacity(parts);
         while users.len() > part_len {

@@ -299,3 +299,47 @@ fn reading_only_the_attributes_the_mapping_reads_changes_nothing() {
         assert_eq!(mapping.map_directory(kept), mapping.map_directory(directory()), "{rules}");
     }
 }
+
+#[test]
+fn mapping_in_parts_gives_the_same_desired_state() {
+    // Users that map, fail an expression, lack a userName, share a key or a userName (in another
+    // case) with a user in another part, and carry warnings: the joined parts keep source order.
+    let mut ldif = String::new();
+    for i in 0..40 {
+        let mail = match i {
+            7 => "nomail".to_owned(),
+            31 => "User3@x.com".to_owned(),
+            _ => format!("user{i}@x.com"),
+        };
+        let uuid = if i == 35 { 2 } else { i };
+        let kind = ["technician", "endUser", "robot", "x"][i % 4];
+        ldif += &format!(
+            "dn: uid=u{i},ou=p,dc=x\nobjectClass: inetOrgPerson\nuid: u{i}\nmail: {mail}\nemployeeType: {kind}\n\
+             entryUUID: 00000000-0000-0000-0000-{uuid:012}\n\n"
+        );
+    }
+    ldif += "dn: cn=helpdesk,ou=g,dc=x\nobjectClass: groupOfNames\ncn: helpdesk\nmember: uid=u1,ou=p,dc=x\nmember: uid=u38,ou=p,dc=x\n";
+    let dir = || {
+        let reader = LdifReader::new(ldif.as_bytes(), "t.ldif", UrlPolicy::default());
+        interpret(reader.collect::<Result<Vec<_>, _>>().expect("parses"), &Default::default())
+    };
+    let raw: RawMapping = toml::from_str(
+        r#"
+        [user]
+        userType = { expr = 'user.employeetype == "x" ? user.nothing : user.employeetype' }
+        [[roles]]
+        group = "helpdesk"
+        role = "Help Desk"
+        "#,
+    )
+    .expect("mapping toml");
+    let (mapping, _) =
+        Mapping::compile(&raw, Profile::NinjaOne, SourceKind::Ldif, &["technician".into(), "endUser".into()])
+            .expect("compiles");
+    let one = mapping.map_directory_in_parts(dir(), 1);
+    assert!(!one.skipped.is_empty() && !one.warnings.is_empty() && one.users.len() > 20, "{one:#?}");
+    let one = format!("{one:?}");
+    for parts in [2, 3, 7, 40, 100] {
+        assert_eq!(format!("{:?}", mapping.map_directory_in_parts(dir(), parts)), one, "{parts} parts");
+    }
+}
