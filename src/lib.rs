@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod executor;
 pub mod mapping;
 pub mod model;
+pub mod parts;
 pub mod pipeline;
 pub mod quarantine;
 pub mod reconcile;

@@ -358,7 +358,7 @@ impl Mapping {
     /// independent); the parts are joined in source order, so the result is the same however
     /// many threads there are.
     pub fn map_directory(&self, dir: SourceDirectory) -> DesiredState {
-        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(MAX_MAP_THREADS);
+        let threads = crate::parts::threads(MAX_MAP_THREADS);
         let parts = if dir.users.len() >= PARALLEL_MAP_MIN * 2 { threads } else { 1 };
         self.map_directory_in_parts(dir, parts)
     }
@@ -374,19 +374,7 @@ impl Mapping {
         }
         chunks.push(users);
         chunks.reverse();
-        let mapped: Vec<Mapped> = if chunks.len() == 1 {
-            chunks.into_iter().map(|c| self.map_part(c)).collect()
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    chunks.into_iter().map(|c| scope.spawn(move || self.map_part(c))).collect();
-                // A panic in a part is a bug; it is passed on as it would be on one thread.
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
-        };
+        let mapped = crate::parts::map_on_threads(chunks, |c| self.map_part(c));
         let mut all = Mapped::default();
         all.users.reserve_exact(mapped.iter().map(|m| m.users.len()).sum());
         let mut skipped = dir.skipped;

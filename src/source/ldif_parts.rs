@@ -17,20 +17,22 @@ const MIN_PART_BYTES: u64 = 32 << 20;
 /// Reading is CPU-bound; beyond this many threads the join and the memory traffic dominate.
 const MAX_PARTS: usize = 4;
 
-/// Reads and interprets the export at `path` (checked to end with a line break).
+/// Reads and interprets the export `file` (opened from `path`, checked to end with a line
+/// break). The parts all read this one open file by position: they read the same file even if an
+/// export job renames a new one into place meanwhile.
 pub fn read(
+    file: File,
     path: &Path,
     name: &str,
     cfg: &SourceConfig,
-    keep: Option<&HashSet<String>>,
-    wanted: Option<&HashSet<String>>,
+    keep_wanted: (Option<&HashSet<String>>, Option<&HashSet<String>>),
 ) -> Result<SourceDirectory, SourceError> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(MAX_PARTS);
-    read_with(path, name, cfg, (keep, wanted), MIN_PART_BYTES, threads)
+    read_with(file, path, name, cfg, keep_wanted, MIN_PART_BYTES, crate::parts::threads(MAX_PARTS))
 }
 
 /// [`read`] in at most `threads` parts of at least `min_part` bytes.
 fn read_with(
+    file: File,
     path: &Path,
     name: &str,
     cfg: &SourceConfig,
@@ -39,9 +41,6 @@ fn read_with(
     threads: usize,
 ) -> Result<SourceDirectory, SourceError> {
     let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
-    // Opened once and read by position from every thread: all parts read the same file even if
-    // an export job renames a new one into place meanwhile.
-    let file = File::open(path).map_err(open_err)?;
     let len = file.metadata().map_err(open_err)?.len();
     let wanted_parts = usize::try_from(len / min_part.max(1)).unwrap_or(usize::MAX).clamp(1, threads.max(1));
     let starts =
@@ -68,15 +67,7 @@ fn read_with(
             None => Ok(part),
         }
     };
-    let parts: Vec<Result<Part, SourceError>> = if ranges.len() == 1 {
-        ranges.into_iter().map(read_part).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = ranges.into_iter().map(|r| scope.spawn(move || read_part(r))).collect();
-            // A panic in a part is a bug; it is passed on as it would be on one thread.
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-        })
-    };
+    let parts = crate::parts::map_on_threads(ranges, read_part);
     // The first error in file order is the one reading the file in one go would have met.
     let parts = parts.into_iter().collect::<Result<Vec<Part>, SourceError>>()?;
     Ok(directory::join_parts(parts, hasher))
@@ -217,7 +208,8 @@ mod tests {
         let cfg = demo_source(path);
         let keep: HashSet<String> =
             ["mail", "uid", "objectclass", "member", "memberuid", "cn"].map(String::from).into();
-        read_with(path, "export.ldif", &cfg, (Some(&keep), None), 1, threads)
+        let file = File::open(path).expect("opens");
+        read_with(file, path, "export.ldif", &cfg, (Some(&keep), None), 1, threads)
             .map(|d| format!("{d:?}"))
             .map_err(|e| e.to_string())
     }

@@ -48,12 +48,14 @@ fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
     Ok(BufReader::with_capacity(256 * 1024, file))
 }
 
-/// A text export must end with a line break: one that does not was cut off mid-line (copied
-/// while being written, or truncated), and planning from it could drop or change records.
-fn check_ends_cleanly(path: &Path) -> Result<(), SourceError> {
-    use std::io::{Read, Seek, SeekFrom};
+/// Opens a text export that must end with a line break: one that does not was cut off mid-line
+/// (copied while being written, or truncated), and planning from it could drop or change
+/// records. The check reads by position, and the file it checked is the one returned to be read,
+/// even if an export job renames a new one into place meanwhile.
+fn open_complete(path: &Path) -> Result<File, SourceError> {
+    use std::os::unix::fs::FileExt;
     let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
-    let mut file = File::open(path).map_err(open_err)?;
+    let file = File::open(path).map_err(open_err)?;
     let len = file.metadata().map_err(open_err)?.len();
     if len == 0 {
         return Err(SourceError::Incomplete(format!(
@@ -62,14 +64,14 @@ fn check_ends_cleanly(path: &Path) -> Result<(), SourceError> {
         )));
     }
     let mut last = [0u8; 1];
-    file.seek(SeekFrom::End(-1)).and_then(|_| file.read_exact(&mut last)).map_err(open_err)?;
+    file.read_exact_at(&mut last, len - 1).map_err(open_err)?;
     if last[0] != b'\n' {
         return Err(SourceError::Incomplete(format!(
             "{} does not end with a line break, so it looks cut off (copied while being written, or truncated); re-export it, and have the export job write a temporary file and rename it",
             path.display()
         )));
     }
-    Ok(())
+    Ok(file)
 }
 
 /// Reads the configured source completely, or fails: nothing is planned from a partial read.
@@ -99,13 +101,9 @@ pub async fn read_for(
     };
     let mut dir = match cfg.kind {
         SourceKind::Ldif => {
-            check_ends_cleanly(path)?;
-            ldif_parts::read(path, &name, cfg, keep.as_ref(), wanted)?
+            ldif_parts::read(open_complete(path)?, path, &name, cfg, (keep.as_ref(), wanted))?
         }
-        SourceKind::Csv => {
-            check_ends_cleanly(path)?;
-            csv::read(open(path)?, &name, cfg)?
-        }
+        SourceKind::Csv => csv::read(BufReader::with_capacity(256 * 1024, open_complete(path)?), &name, cfg)?,
         SourceKind::Json => json::read(open(path)?, &name)?,
         SourceKind::Scim => scim::read(cfg).await?,
     };

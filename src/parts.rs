@@ -1,0 +1,37 @@
+//! Work split into independent parts, one thread each, the results kept in the parts' order
+//! (reading a large export, mapping a large directory).
+
+/// How many threads to use: what the machine (or its CPU quota) offers, at most `cap`.
+pub fn threads(cap: usize) -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from).clamp(1, cap.max(1))
+}
+
+/// `work` applied to each part, each on its own thread (a single part on the calling thread); the
+/// results in the parts' order. A panic in a part is a bug: it is passed on as it would be on one
+/// thread.
+pub fn map_on_threads<T: Send, R: Send>(parts: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if parts.len() <= 1 {
+        return parts.into_iter().map(work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts.into_iter().map(|p| scope.spawn(move || work(p))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_keep_the_parts_order() {
+        let slow_first = |i: u64| {
+            std::thread::sleep(std::time::Duration::from_millis(20 - 4 * i));
+            i * 10
+        };
+        assert_eq!(map_on_threads(vec![0, 1, 2, 3, 4], slow_first), [0, 10, 20, 30, 40]);
+        assert_eq!(map_on_threads(vec![7], |i: u64| i + 1), [8]);
+        assert!(threads(3) >= 1 && threads(3) <= 3);
+    }
+}
