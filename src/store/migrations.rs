@@ -96,6 +96,10 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The audit log's name index as migration 1 made it. A commit larger than the log drops it and
+/// builds it again with this statement (`Store::commit_and_journal`).
+pub(super) const AUDIT_NAME_INDEX: &str = "CREATE INDEX audit_name ON audit (name COLLATE NOCASE)";
+
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let supported = MIGRATIONS.len() as i64;

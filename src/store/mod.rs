@@ -46,7 +46,17 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The fewest operations in one commit for which it rebuilds the audit log's name index
+    /// rather than inserting into it ([`AUDIT_REBUILD_MIN`]; lower in tests).
+    bulk_min: usize,
 }
+
+/// A commit of at least this many operations, into an audit log with fewer rows than that, drops
+/// the log's name index and builds it again at the end of the same transaction. Names reach the
+/// index in random order: inserted one by one, a first sync of a million users rewrote most of
+/// the index's pages in every transaction (gigabytes through the WAL); built at the end, the
+/// index is one sort and one sequential write. Below this size inserting is cheaper.
+pub const AUDIT_REBUILD_MIN: usize = 50_000;
 
 impl Store {
     /// Opens (creating when missing, mode 0600) and migrates the state database.
@@ -66,7 +76,7 @@ impl Store {
         // order (keys are UUIDs), and with a small cache a large first sync rereads and rewrites
         // the same pages over and over.
         conn.pragma_update(None, "cache_size", -65536)?;
-        let mut store = Store { conn, path: path.to_owned() };
+        let mut store = Store { conn, path: path.to_owned(), bulk_min: AUDIT_REBUILD_MIN };
         migrations::migrate(&mut store.conn, path)?;
         Ok(store)
     }
@@ -75,7 +85,7 @@ impl Store {
     pub fn in_memory() -> Result<Store> {
         let mut conn = Connection::open_in_memory()?;
         migrations::migrate(&mut conn, Path::new(":memory:"))?;
-        Ok(Store { conn, path: PathBuf::from(":memory:") })
+        Ok(Store { conn, path: PathBuf::from(":memory:"), bulk_min: AUDIT_REBUILD_MIN })
     }
 
     pub fn path(&self) -> &Path {
@@ -184,5 +194,106 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert!(!indexes.iter().any(|i| i == "users_user_name"), "{indexes:?}");
+    }
+
+    fn created(k: &str) -> crate::reconcile::Op {
+        use crate::model::{Attr, Attrs, DesiredUser, SourceKey};
+        crate::reconcile::Op::CreateUser {
+            user: DesiredUser {
+                key: SourceKey::from(k),
+                origin: "t.ldif:1".into(),
+                attrs: Attrs::from([(Attr::UserName, format!("{k}@x.example"))]),
+                active: true,
+                roles: Default::default(),
+            },
+        }
+    }
+
+    fn commit_all(store: &mut Store, ops: &[crate::reconcile::Op]) {
+        let run = store.begin_run(RunKind::Sync, 0).unwrap();
+        let confirmed: Vec<Confirmed> =
+            ops.iter().map(|op| Confirmed { journal_id: None, op, target_id: Some("id") }).collect();
+        store.commit_ops(run, &confirmed, 0).unwrap();
+    }
+
+    #[test]
+    fn a_commit_writes_users_in_key_order_without_moving_them_past_group_operations() {
+        use crate::model::SourceKey;
+        use crate::reconcile::{plan::Reason, Op};
+        let keys = |v: &[&str]| v.iter().map(|k| SourceKey::from(*k)).collect::<Vec<_>>();
+        let ops = vec![
+            created("m"),
+            created("c"),
+            Op::CreateGroup { key: SourceKey::from("g"), display_name: "G".into() },
+            created("x"),
+            created("b"),
+            Op::AddMembers {
+                key: SourceKey::from("g"),
+                display_name: "G".into(),
+                members: keys(&["b", "c", "x"]),
+            },
+            // Deleting b after adding it leaves g without b; moved before the add, it would not.
+            Op::DeleteUser {
+                key: SourceKey::from("b"),
+                user_name: "b@x.example".into(),
+                reason: Reason::Missing,
+            },
+            created("a"),
+        ];
+        let mut together = Store::in_memory().unwrap();
+        commit_all(&mut together, &ops);
+        let mut one_by_one = Store::in_memory().unwrap();
+        for op in &ops {
+            commit_all(&mut one_by_one, std::slice::from_ref(op));
+        }
+        assert_eq!(together.load_snapshot().unwrap(), one_by_one.load_snapshot().unwrap());
+        assert_eq!(
+            together.load_snapshot().unwrap().groups[&SourceKey::from("g")].members,
+            keys(&["c", "x"]).into_iter().collect()
+        );
+        let strip =
+            |entries: Vec<AuditEntry>| entries.into_iter().map(|e| (e.activity, e.key)).collect::<Vec<_>>();
+        assert_eq!(strip(together.audit(None, 20).unwrap()), strip(one_by_one.audit(None, 20).unwrap()));
+        // The users rows went in key order within each run of user operations: rowids tell.
+        let by_rowid: Vec<String> = together
+            .conn
+            .prepare("SELECT key FROM users ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(by_rowid, ["c", "m", "x", "a"]);
+    }
+
+    #[test]
+    fn a_commit_larger_than_the_audit_log_builds_its_name_index_again() {
+        let index = |store: &Store| -> (i64, String) {
+            store
+                .conn
+                .query_row("SELECT rowid, sql FROM sqlite_schema WHERE name = 'audit_name'", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap()
+        };
+        let mut store = Store::in_memory().unwrap();
+        store.bulk_min = 3;
+        let (first_row, sql) = index(&store);
+        let names = |n: usize| (0..n).map(|i| created(&format!("u{i:02}"))).collect::<Vec<_>>();
+        commit_all(&mut store, &names(2));
+        assert_eq!(index(&store).0, first_row, "two operations are inserted into the index");
+        commit_all(&mut store, &names(9)[2..]);
+        let (rebuilt_row, rebuilt_sql) = index(&store);
+        assert_ne!(rebuilt_row, first_row, "seven operations into a log of two rebuild the index");
+        assert_eq!(rebuilt_sql, sql);
+        commit_all(&mut store, &names(12)[9..]);
+        assert_eq!(index(&store).0, rebuilt_row, "three operations into a log of nine are inserted");
+        let found = store.audit(Some("U05@x.example"), 10).unwrap();
+        assert_eq!(found.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["u05"]);
+        let explain = format!("EXPLAIN QUERY PLAN {}", runs::AUDIT_BY_NAME);
+        let plan: String =
+            store.conn.query_row(&explain, rusqlite::params!["u05@x.example", 5], |r| r.get(3)).unwrap();
+        assert!(plan.contains("USING INDEX audit_name"), "{plan}");
+        assert_eq!(store.integrity_check().unwrap(), "ok");
     }
 }

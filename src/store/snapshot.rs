@@ -214,8 +214,21 @@ impl Store {
             return Ok(Vec::new());
         }
         let tx = self.conn.transaction()?;
-        for c in confirmed {
-            commit_in(&tx, run_id, c, now)?;
+        let rebuild = confirmed.len() >= self.bulk_min && audit_rows(&tx)? < confirmed.len() as i64;
+        if rebuild {
+            tx.execute_batch("DROP INDEX audit_name")?;
+        }
+        // The snapshot's rows are written in key order, the audit rows and journal marks in the
+        // order the operations were confirmed.
+        let mut user_types = vec![None; confirmed.len()];
+        for i in write_order(confirmed) {
+            user_types[i] = apply_op(&tx, confirmed[i].op, confirmed[i].target_id, now)?;
+        }
+        for (c, user_type) in confirmed.iter().zip(&user_types) {
+            audit_in(&tx, run_id, c, user_type.as_deref(), now)?;
+        }
+        if rebuild {
+            tx.execute_batch(super::migrations::AUDIT_NAME_INDEX)?;
         }
         if !confirmed.is_empty() {
             tx.execute(
@@ -321,10 +334,34 @@ pub struct Confirmed<'a> {
     pub target_id: Option<&'a str>,
 }
 
-/// The snapshot change, audit entry and journal mark of one confirmed operation.
-fn commit_in(tx: &Transaction, run_id: i64, c: &Confirmed<'_>, now: i64) -> Result<()> {
+/// The order in which a commit writes the snapshot: each run of consecutive user operations
+/// sorted by key (stably), every group operation where it stands, so that no user operation moves
+/// past a group operation. Keys are UUIDs and a plan orders creates by userName: written as they
+/// come, each user lands on a random page of the key's B-tree and every large transaction
+/// rewrites most of it; in key order the pages fill one after another.
+fn write_order(ops: &[Confirmed<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    for run in order.chunk_by_mut(|&a, &b| ops[a].op.is_user_op() && ops[b].op.is_user_op()) {
+        run.sort_by(|&a, &b| ops[a].op.key().cmp(ops[b].op.key()));
+    }
+    order
+}
+
+/// An upper bound on the audit log's rows (ids are never reused, and rows are never deleted but
+/// by hand), found in the index's last page instead of by counting.
+fn audit_rows(tx: &Transaction) -> Result<i64> {
+    Ok(tx.query_row("SELECT coalesce(max(id), 0) FROM audit", [], |r| r.get(0))?)
+}
+
+/// The audit entry and journal mark of one confirmed operation, whose snapshot change is made.
+fn audit_in(
+    tx: &Transaction,
+    run_id: i64,
+    c: &Confirmed<'_>,
+    user_type: Option<&str>,
+    now: i64,
+) -> Result<()> {
     let Confirmed { journal_id, op, target_id } = *c;
-    let user_type = apply_op(tx, op, target_id, now)?;
     let details = serde_json::to_string(op).expect("op serialises");
     let stored_id: Option<String> = match op {
         Op::CreateGroup { key, .. }
@@ -339,7 +376,7 @@ fn commit_in(tx: &Transaction, run_id: i64, c: &Confirmed<'_>, now: i64) -> Resu
     tx.prepare_cached(
         "INSERT INTO audit (run_id, at, activity, object_key, name, target_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![run_id, now, activity(op, user_type.as_deref()), op.key().0, op.label(), stored_id, details])?;
+    .execute(params![run_id, now, activity(op, user_type), op.key().0, op.label(), stored_id, details])?;
     if let Some(id) = journal_id {
         tx.prepare_cached(
             "UPDATE journal SET state = 'done', target_id = ?2, updated_at = ?3 WHERE id = ?1",
