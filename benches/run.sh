@@ -19,12 +19,12 @@ SMOKE=
 if [[ -n $SMOKE ]]; then
     SIZES=${BENCH_SIZES:-2000}
     APPLY_LOOPBACK=500
-    APPLY_SCIM=200
+    APPLY_SCIM=200 # replaced by the number of users wrk created
     WRK_SECONDS=2
 else
     SIZES=${BENCH_SIZES:-10000 100000 1000000}
     APPLY_LOOPBACK=20000
-    APPLY_SCIM=3000
+    APPLY_SCIM=3000 # replaced by the number of users wrk created
     WRK_SECONDS=10
 fi
 SEED=${BENCH_SEED:-7}
@@ -145,7 +145,16 @@ for n in $SIZES; do
     measure "$WORK/fill.out" "$BIN/scimsync-bench" fill --config "$CFG"
     commit=$(sed -n 's/.*commit_s=\([0-9.]*\).*/\1/p' "$WORK/fill.out")
     ops=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' "$WORK/fill.out")
-    row "first snapshot write, $(human "$n") users ($ops ops, Store::commit_ops)" "$commit s" "whole fill: $WALL s, $RSS_MB MB RSS" ""
+    row "first snapshot write, $(human "$n") users ($ops ops, Store::commit_ops, one transaction)" "$commit s" "whole fill: $WALL s, $RSS_MB MB RSS" ""
+    if [[ $n == "$LARGEST" ]]; then
+        # The same write in transactions of 10,000 operations (into a fresh database; the one
+        # filled above is what the plans below run against).
+        rm -f "$db.b" "$db.b-wal" "$db.b-shm"
+        SCIMSYNC_STATE__PATH=$db.b measure "$WORK/fill-b.out" "$BIN/scimsync-bench" fill --config "$CFG" --batch 10000
+        commit_b=$(sed -n 's/.*commit_s=\([0-9.]*\).*/\1/p' "$WORK/fill-b.out")
+        row "first snapshot write, $(human "$n") users, 10,000 operations per transaction" "$commit_b s" "whole fill: $WALL s, $RSS_MB MB RSS" ""
+        rm -f "$db.b" "$db.b-wal" "$db.b-shm"
+    fi
     log "$n users: plan with no change"
     before=$(state_digest "$db")
     measure "$WORK/plan.out" "$BIN/scimsync" --config "$CFG" plan
@@ -207,28 +216,41 @@ per_op=$(awk -v c="$CPU" -v n="$applied" 'BEGIN { printf "%.3f", c * 1000 / n }'
 row "sync to the loopback stand-in, $(human "$APPLY_LOOPBACK") users ($applied ops)" "$per_op ms CPU per op (whole process)" "$(awk -v n="$applied" -v t="$WALL" 'BEGIN { printf "%.0f", n / t }') ops/s, $WALL s wall" ""
 
 SCIM_BIN=${SCIM2_SERVER_BIN:-$ROOT/.venv/bin/scim2-server}
-if [[ -x $SCIM_BIN ]] && command -v wrk >/dev/null; then
-    scim_port=$(free_port)
-    "$SCIM_BIN" --hostname 127.0.0.1 --port "$scim_port" --bearer-token "$BENCH_SCIM_TOKEN" \
+# scim2-server slows down as it fills (about 395 creates/s empty, 300/s at 8,000 users here), so
+# wrk and scimsync each start from an empty server and create the same number of users: wrk runs
+# for WRK_SECONDS, and the sync then creates as many users as wrk did.
+start_scim() { # → SCIM_PORT, SCIM_PID
+    SCIM_PORT=$(free_port)
+    "$SCIM_BIN" --hostname 127.0.0.1 --port "$SCIM_PORT" --bearer-token "$BENCH_SCIM_TOKEN" \
         --schema "$ROOT/tests/data/scim/schemas.json" --resource-type "$ROOT/tests/data/scim/resource-types.json" \
-        >"$WORK/scim2.log" 2>&1 &
+        >>"$WORK/scim2.log" 2>&1 &
+    SCIM_PID=$!
     PIDS+=($!)
-    wait_http "http://127.0.0.1:$scim_port/v2/ServiceProviderConfig"
-    log "scim2-server's own create rate (wrk, $WRK_SECONDS s)"
+    wait_http "http://127.0.0.1:$SCIM_PORT/v2/ServiceProviderConfig"
+}
+if [[ -x $SCIM_BIN ]] && command -v wrk >/dev/null; then
+    : >"$WORK/scim2.log"
+    start_scim
+    log "scim2-server's own create rate (wrk, $WRK_SECONDS s, from an empty server)"
     TOKEN=$BENCH_SCIM_TOKEN wrk -t 2 -c 8 -d "${WRK_SECONDS}s" -s "$ROOT/benches/wrk-create.lua" \
-        "http://127.0.0.1:$scim_port/v2/Users" >"$WORK/wrk.out" 2>&1
+        "http://127.0.0.1:$SCIM_PORT/v2/Users" >"$WORK/wrk.out" 2>&1
+    kill "$SCIM_PID"
     wrk_rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk.out")
     wrk_non2xx=$(awk '/Non-2xx/ { print $NF }' "$WORK/wrk.out")
+    wrk_created=$(awk -v bad="${wrk_non2xx:-0}" '/ requests in / { print $1 - bad }' "$WORK/wrk.out")
+    APPLY_SCIM=${wrk_created:-$APPLY_SCIM}
     apply_data "$APPLY_SCIM"
+    start_scim
     db=$WORK/apply-scim.db
     rm -f "$db" "$db-wal" "$db-shm"
     export SCIMSYNC_SOURCE__PATH=$WORK/u$APPLY_SCIM-only.ldif SCIMSYNC_STATE__PATH=$db
-    export SCIMSYNC_TARGET__URL=http://127.0.0.1:$scim_port/v2
-    log "apply $APPLY_SCIM users to scim2-server"
+    export SCIMSYNC_TARGET__URL=http://127.0.0.1:$SCIM_PORT/v2
+    log "apply $APPLY_SCIM users to scim2-server (as many as wrk created), from an empty server"
     measure "$WORK/apply-scim.out" "$BIN/scimsync" --config "$CFG" sync
+    kill "$SCIM_PID"
     applied=$(sed -n 's/^run [0-9]*: \([0-9]*\) applied.*/\1/p' "$WORK/apply-scim.out")
     rate=$(awk -v n="$applied" -v t="$WALL" 'BEGIN { printf "%.0f", n / t }')
-    row "sync to scim2-server, $(human "$APPLY_SCIM") users ($applied ops)" "$rate ops/s ($WALL s wall, $CPU s CPU)" "wrk POST /Users: $wrk_rate/s${wrk_non2xx:+ ($wrk_non2xx non-2xx)}" "$(awk -v a="$rate" -v b="$wrk_rate" 'BEGIN { if (b > 0) printf "%.0f%%", a * 100 / b; else print "n/a" }') of the server's max"
+    row "sync to scim2-server, $(human "$APPLY_SCIM") users ($applied ops)" "$rate ops/s ($WALL s wall, $CPU s CPU)" "wrk POST /Users: $wrk_rate/s${wrk_non2xx:+ ($wrk_non2xx non-2xx)}, $wrk_created users" "$(awk -v a="$rate" -v b="$wrk_rate" 'BEGIN { if (b > 0) printf "%.0f%%", a * 100 / b; else print "n/a" }') of the server's max"
 else
     log "scim2-server or wrk missing: the apply rows against scim2-server are skipped"
 fi

@@ -2,7 +2,8 @@
 //! source against the state database and commits every planned operation to the snapshot as if a
 //! target had confirmed it (creates get fake ids `bench-N`). It sends nothing anywhere. It brings a
 //! snapshot up to date so that `plan` and `sync` can be measured against it, and it times the
-//! snapshot write of a first sync (`Store::commit_ops`, many operations per transaction).
+//! snapshot write of a first sync (`Store::commit_ops`): by default every operation in one
+//! transaction, with `--batch N` N operations per transaction.
 //!
 //! ```text
 //! scimsync-bench fill --config benches/bench.toml [--batch 10000]
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 pub fn main(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut config_path = None;
-    let mut batch = 10_000usize;
+    let mut batch = usize::MAX;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--config" => config_path = args.next().map(PathBuf::from),
