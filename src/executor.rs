@@ -4,12 +4,14 @@
 //! `concurrency` requests are in flight, operations on the same object one after another. Each
 //! operation is journaled (`pending`) before its request is sent; when the target confirms it,
 //! the snapshot change, the journal's `done` mark and the audit entry are committed in one
-//! transaction. Operations sent together are journaled in one transaction, and answers that
-//! arrive together are committed in one: a durable commit costs a disk flush, and one flush per
-//! operation would bound a sync to a few hundred operations a second whatever the target.
+//! transaction. Operations are journaled ahead of sending, [`JOURNAL_AHEAD`] per request slot
+//! in one transaction, and answers are committed together with the next journal entries (or
+//! when many have gathered, after [`COMMIT_EVERY`], or at the end of a phase): a durable commit
+//! costs a disk flush, and one per operation would bound a sync to a few hundred operations a
+//! second whatever the target, and cost a slow target's host more CPU than the requests.
 //!
 //! Guarantees: the snapshot advances only for confirmed operations; a crash at any point leaves
-//! at most the in-flight operations and the answers not yet committed `pending`, which
+//! at most the journaled-ahead operations and the answers not yet committed `pending`, which
 //! [`recover`] resolves before the next plan (an unfinished create by looking the object up); a
 //! 401/403 stops the run at once: nothing new is sent, requests already in flight are awaited
 //! and committed if they succeeded.
@@ -18,7 +20,7 @@
 //! resolved; the next plan, made from the unchanged snapshot, sends it again (these requests
 //! are idempotent).
 
-use crate::model::{DesiredState, SourceKey};
+use crate::model::{DesiredState, DesiredUser, SourceKey};
 use crate::reconcile::plan::Op;
 use crate::reconcile::Snapshot;
 use crate::store::{Confirmed, Store, StoreError};
@@ -26,7 +28,18 @@ use crate::target::{TargetClient, TargetError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
+
+/// How many operations, per request slot, are journaled ahead of sending. Journaling costs a
+/// durable transaction (a disk flush); when answers come one at a time, journaling each next
+/// operation alone made a transaction per operation, which cost a target like scim2-server more
+/// than the requests themselves. Journaled ahead, a round's sends need no transaction; what a
+/// crash leaves `pending` grows by as much (never-sent creates are looked up once and abandoned).
+const JOURNAL_AHEAD: usize = 8;
+
+/// Answers wait at most this long for the next transaction.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
@@ -217,6 +230,8 @@ pub async fn execute(
     opts: &ExecOptions,
 ) -> Result<Report, StoreError> {
     let clock = opts.clock;
+    let slots = opts.concurrency.max(1);
+    let ahead = slots * JOURNAL_AHEAD;
     let mut report = Report::default();
     let mut seq = 0i64;
     let mut start = 0;
@@ -238,72 +253,97 @@ pub async fn execute(
         let mut busy = vec![false; lanes.len()];
         let mut in_flight: JoinSet<(usize, i64, Done)> = JoinSet::new();
         let mut next_lane = 0;
+        // Journaled, not yet sent: (lane, journal id, operation, desired user).
+        let mut queued: VecDeque<(usize, i64, Ready, Option<DesiredUser>)> = VecDeque::new();
         // Answers not yet committed: committed with the next operations' journal entries.
         let mut applied: Vec<(i64, Op, Option<String>, bool)> = Vec::new();
+        let mut committed_at = Instant::now();
         loop {
             let stopping = report.stopped.is_some() || opts.stop.load(Ordering::SeqCst);
-            // Operations to send now: journaled together, in one transaction (with the answers
-            // received so far), before any is sent.
+            // When the journaled operations cannot fill the free request slots, journal the next
+            // ones, up to `ahead`, in one transaction (with the answers received so far).
             let mut batch = Vec::new();
-            while !stopping && in_flight.len() + batch.len() < opts.concurrency.max(1) {
-                let Some(lane) = (0..lanes.len())
-                    .map(|i| (next_lane + i) % lanes.len())
-                    .find(|&i| !busy[i] && !lanes[i].is_empty())
-                else {
-                    break;
-                };
-                next_lane = (lane + 1) % lanes.len().max(1);
-                let op = lanes[lane].pop_front().expect("non-empty lane");
-                let ready = match resolve(op, ids) {
-                    Ok(r) => r,
-                    Err(message) => {
-                        report.failed.push(failure(op, message));
-                        continue;
-                    }
-                };
-                seq += 1;
-                let want = match op {
-                    Op::UpdateUser { key, .. } | Op::ReactivateUser { key, .. } => {
-                        desired.and_then(|d| d.users.get(key).cloned())
-                    }
-                    _ => None,
-                };
-                busy[lane] = true;
-                batch.push((lane, seq, ready, want));
-            }
-            // One transaction: the answers' snapshot changes, then the new journal entries.
-            let confirmed: Vec<Confirmed> = applied
-                .iter()
-                .map(|(journal_id, op, target_id, _)| Confirmed {
-                    journal_id: Some(*journal_id),
-                    op,
-                    target_id: target_id.as_deref(),
-                })
-                .collect();
-            let entries: Vec<(i64, &Op)> = batch.iter().map(|(_, seq, r, _)| (*seq, &r.op)).collect();
-            let journal_ids = store.commit_and_journal(run_id, &confirmed, &entries, clock())?;
-            drop((confirmed, entries));
-            for (_, op, target_id, adopted) in applied.drain(..) {
-                match &op {
-                    Op::CreateUser { user } => {
-                        ids.users.insert(user.key.clone(), target_id.unwrap_or_default());
-                    }
-                    Op::CreateGroup { key, .. } => {
-                        ids.groups.insert(key.clone(), target_id.unwrap_or_default());
-                    }
-                    Op::DeleteUser { key, .. } => {
-                        ids.users.remove(key);
-                    }
-                    Op::DeleteGroup { key, .. } => {
-                        ids.groups.remove(key);
-                    }
-                    _ => {}
+            if !stopping && queued.len() < slots - in_flight.len() {
+                while in_flight.len() + queued.len() + batch.len() < ahead {
+                    let Some(lane) = (0..lanes.len())
+                        .map(|i| (next_lane + i) % lanes.len())
+                        .find(|&i| !busy[i] && !lanes[i].is_empty())
+                    else {
+                        break;
+                    };
+                    next_lane = (lane + 1) % lanes.len().max(1);
+                    let op = lanes[lane].pop_front().expect("non-empty lane");
+                    let ready = match resolve(op, ids) {
+                        Ok(r) => r,
+                        Err(message) => {
+                            report.failed.push(failure(op, message));
+                            continue;
+                        }
+                    };
+                    seq += 1;
+                    let want = match op {
+                        Op::UpdateUser { key, .. } | Op::ReactivateUser { key, .. } => {
+                            desired.and_then(|d| d.users.get(key).cloned())
+                        }
+                        _ => None,
+                    };
+                    busy[lane] = true;
+                    batch.push((lane, seq, ready, want));
                 }
-                report.applied += 1;
-                report.adopted += u64::from(adopted);
-                tracing::info!(target: "scimsync::change", op = op.kind(), key = %op.key(), adopted, "Applied.");
             }
-            for ((lane, _, ready, want), journal_id) in batch.into_iter().zip(journal_ids) {
+            // Answers are committed with new journal entries, and otherwise when many have
+            // gathered, a second has passed, or nothing else is under way.
+            let idle = in_flight.is_empty() && (queued.is_empty() || stopping);
+            let commit = !batch.is_empty()
+                || (!applied.is_empty()
+                    && (idle || applied.len() >= ahead || committed_at.elapsed() >= COMMIT_EVERY));
+            if commit {
+                // One transaction: the answers' snapshot changes, then the new journal entries.
+                let confirmed: Vec<Confirmed> = applied
+                    .iter()
+                    .map(|(journal_id, op, target_id, _)| Confirmed {
+                        journal_id: Some(*journal_id),
+                        op,
+                        target_id: target_id.as_deref(),
+                    })
+                    .collect();
+                let entries: Vec<(i64, &Op)> = batch.iter().map(|(_, seq, r, _)| (*seq, &r.op)).collect();
+                let journal_ids = store.commit_and_journal(run_id, &confirmed, &entries, clock())?;
+                committed_at = Instant::now();
+                drop((confirmed, entries));
+                for (_, op, target_id, adopted) in applied.drain(..) {
+                    match &op {
+                        Op::CreateUser { user } => {
+                            ids.users.insert(user.key.clone(), target_id.unwrap_or_default());
+                        }
+                        Op::CreateGroup { key, .. } => {
+                            ids.groups.insert(key.clone(), target_id.unwrap_or_default());
+                        }
+                        Op::DeleteUser { key, .. } => {
+                            ids.users.remove(key);
+                        }
+                        Op::DeleteGroup { key, .. } => {
+                            ids.groups.remove(key);
+                        }
+                        _ => {}
+                    }
+                    report.applied += 1;
+                    report.adopted += u64::from(adopted);
+                    tracing::info!(target: "scimsync::change", op = op.kind(), key = %op.key(), adopted, "Applied.");
+                }
+                queued.extend(
+                    batch.into_iter().zip(journal_ids).map(|((lane, _, r, want), id)| (lane, id, r, want)),
+                );
+            }
+            if stopping && !queued.is_empty() {
+                // Journaled but never sent: nothing for recovery to look up.
+                let ids: Vec<i64> = queued.iter().map(|(_, id, _, _)| *id).collect();
+                store.journal_fail_many(&ids, "abandoned", "not sent: the run stopped", clock())?;
+                report.not_started += queued.len() as u64;
+                queued.clear();
+            }
+            while in_flight.len() < slots {
+                let Some((lane, journal_id, ready, want)) = queued.pop_front() else { break };
                 in_flight.spawn(send(client.clone(), ready, opts.clone(), want).map_lane(lane, journal_id));
             }
             let Some(joined) = in_flight.join_next().await else { break };

@@ -200,10 +200,20 @@ impl Store {
 
     /// Marks a journal entry failed (or abandoned) with the target's message.
     pub fn journal_fail(&mut self, id: i64, state: &str, error: &str, now: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE journal SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, state, error, now],
-        )?;
+        self.journal_fail_many(&[id], state, error, now)
+    }
+
+    /// [`Store::journal_fail`] for many entries, in one transaction.
+    pub fn journal_fail_many(&mut self, ids: &[i64], state: &str, error: &str, now: i64) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare("UPDATE journal SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id, state, error, now])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
