@@ -218,7 +218,8 @@ row "sync to the loopback stand-in, $(human "$APPLY_LOOPBACK") users ($applied o
 SCIM_BIN=${SCIM2_SERVER_BIN:-$ROOT/.venv/bin/scim2-server}
 # scim2-server slows down as it fills (about 395 creates/s empty, 300/s at 8,000 users here), so
 # wrk and scimsync each start from an empty server and create the same number of users: wrk runs
-# for WRK_SECONDS, and the sync then creates as many users as wrk did.
+# for WRK_SECONDS, and the sync then creates as many users as wrk did. The machine's speed drifts,
+# so wrk runs again after the sync and the sync is compared with the mean of the two.
 start_scim() { # → SCIM_PORT, SCIM_PID
     SCIM_PORT=$(free_port)
     "$SCIM_BIN" --hostname 127.0.0.1 --port "$SCIM_PORT" --bearer-token "$BENCH_SCIM_TOKEN" \
@@ -228,17 +229,21 @@ start_scim() { # → SCIM_PORT, SCIM_PID
     PIDS+=($!)
     wait_http "http://127.0.0.1:$SCIM_PORT/v2/ServiceProviderConfig"
 }
+wrk_creates() { # OUT → WRK_RATE, WRK_CREATED, WRK_NON2XX
+    start_scim
+    TOKEN=$BENCH_SCIM_TOKEN wrk -t 2 -c 8 -d "${WRK_SECONDS}s" -s "$ROOT/benches/wrk-create.lua" \
+        "http://127.0.0.1:$SCIM_PORT/v2/Users" >"$1" 2>&1
+    kill "$SCIM_PID"
+    WRK_RATE=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$1")
+    WRK_NON2XX=$(awk '/Non-2xx/ { print $NF }' "$1")
+    WRK_CREATED=$(awk -v bad="${WRK_NON2XX:-0}" '/ requests in / { print $1 - bad }' "$1")
+}
 if [[ -x $SCIM_BIN ]] && command -v wrk >/dev/null; then
     : >"$WORK/scim2.log"
-    start_scim
     log "scim2-server's own create rate (wrk, $WRK_SECONDS s, from an empty server)"
-    TOKEN=$BENCH_SCIM_TOKEN wrk -t 2 -c 8 -d "${WRK_SECONDS}s" -s "$ROOT/benches/wrk-create.lua" \
-        "http://127.0.0.1:$SCIM_PORT/v2/Users" >"$WORK/wrk.out" 2>&1
-    kill "$SCIM_PID"
-    wrk_rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk.out")
-    wrk_non2xx=$(awk '/Non-2xx/ { print $NF }' "$WORK/wrk.out")
-    wrk_created=$(awk -v bad="${wrk_non2xx:-0}" '/ requests in / { print $1 - bad }' "$WORK/wrk.out")
-    APPLY_SCIM=${wrk_created:-$APPLY_SCIM}
+    wrk_creates "$WORK/wrk.out"
+    wrk_before=$WRK_RATE wrk_non2xx=$WRK_NON2XX
+    APPLY_SCIM=${WRK_CREATED:-$APPLY_SCIM}
     apply_data "$APPLY_SCIM"
     start_scim
     db=$WORK/apply-scim.db
@@ -248,9 +253,12 @@ if [[ -x $SCIM_BIN ]] && command -v wrk >/dev/null; then
     log "apply $APPLY_SCIM users to scim2-server (as many as wrk created), from an empty server"
     measure "$WORK/apply-scim.out" "$BIN/scimsync" --config "$CFG" sync
     kill "$SCIM_PID"
+    log "scim2-server's own create rate again"
+    wrk_creates "$WORK/wrk2.out"
+    wrk_rate=$(awk -v a="$wrk_before" -v b="$WRK_RATE" 'BEGIN { printf "%.0f", (a + b) / 2 }')
     applied=$(sed -n 's/^run [0-9]*: \([0-9]*\) applied.*/\1/p' "$WORK/apply-scim.out")
     rate=$(awk -v n="$applied" -v t="$WALL" 'BEGIN { printf "%.0f", n / t }')
-    row "sync to scim2-server, $(human "$APPLY_SCIM") users ($applied ops)" "$rate ops/s ($WALL s wall, $CPU s CPU)" "wrk POST /Users: $wrk_rate/s${wrk_non2xx:+ ($wrk_non2xx non-2xx)}, $wrk_created users" "$(awk -v a="$rate" -v b="$wrk_rate" 'BEGIN { if (b > 0) printf "%.0f%%", a * 100 / b; else print "n/a" }') of the server's max"
+    row "sync to scim2-server, $(human "$APPLY_SCIM") users ($applied ops)" "$rate ops/s ($WALL s wall, $CPU s CPU)" "wrk POST /Users before and after: $wrk_before/s, $WRK_RATE/s${wrk_non2xx:+ ($wrk_non2xx non-2xx)}" "$(awk -v a="$rate" -v b="$wrk_rate" 'BEGIN { if (b > 0) printf "%.0f%%", a * 100 / b; else print "n/a" }') of the server's max (mean of the two)"
 else
     log "scim2-server or wrk missing: the apply rows against scim2-server are skipped"
 fi

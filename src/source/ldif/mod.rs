@@ -93,7 +93,30 @@ impl<R: BufRead> Lines<R> {
     /// Appends one physical line without its `\n` or `\r\n` to `buf`; false at the end of input.
     fn read_physical(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         let before = buf.len();
-        if self.reader.read_until(b'\n', buf)? == 0 {
+        // `BufRead::read_until`, with the SIMD `memchr` instead of the standard library's
+        // word-at-a-time search (a quarter of the reader's time went to finding line ends).
+        let mut read_any = false;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                break;
+            }
+            read_any = true;
+            let (taken, done) = match memchr::memchr(b'\n', available) {
+                Some(end) => (end + 1, true),
+                None => (available.len(), false),
+            };
+            buf.extend_from_slice(&available[..taken]);
+            self.reader.consume(taken);
+            if done {
+                break;
+            }
+        }
+        if !read_any {
             return Ok(false);
         }
         self.lineno += 1;
@@ -362,7 +385,7 @@ impl<R: BufRead> LdifReader<R> {
         match spec.kind {
             Kind::Plain => {
                 let raw = &self.buf[spec.value..];
-                if std::str::from_utf8(raw).is_ok() && !raw.contains(&0) {
+                if std::str::from_utf8(raw).is_ok() && memchr::memchr(0, raw).is_none() {
                     return Ok(());
                 }
             }
@@ -415,7 +438,7 @@ impl<R: BufRead> LdifReader<R> {
     /// Splits the content line in the buffer at its colon (the caller checks the description).
     fn split(&self, line: u64) -> Result<Spec, LdifError> {
         let buf = &self.buf;
-        let Some(colon) = buf.iter().position(|&b| b == b':') else {
+        let Some(colon) = memchr::memchr(b':', buf) else {
             return Err(self.syntax(
                 line,
                 format!(
@@ -454,8 +477,7 @@ impl<R: BufRead> LdifReader<R> {
                         ),
                     )
                 })?;
-                if raw.contains(&0) {
-                    let at = raw.iter().position(|&b| b == 0).unwrap_or_default();
+                if let Some(at) = memchr::memchr(0, raw) {
                     return Err(self.syntax(
                         line,
                         format!(
