@@ -229,10 +229,17 @@ start_scim() { # → SCIM_PORT, SCIM_PID
     PIDS+=($!)
     wait_http "http://127.0.0.1:$SCIM_PORT/v2/ServiceProviderConfig"
 }
-wrk_creates() { # OUT → WRK_RATE, WRK_CREATED, WRK_NON2XX
+# The server's CPU seconds so far (it is single-threaded: busy share = CPU time / wall time).
+scim_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SCIM_PID/stat"; }
+now() { date +%s.%N; }
+busy() { awk -v c0="$1" -v c1="$2" -v t0="$3" -v t1="$4" 'BEGIN { printf "%.0f", (c1 - c0) * 100 / (t1 - t0) }'; }
+wrk_creates() { # OUT → WRK_RATE, WRK_CREATED, WRK_NON2XX, WRK_BUSY
     start_scim
+    local c0 t0
+    c0=$(scim_cpu) t0=$(now)
     TOKEN=$BENCH_SCIM_TOKEN wrk -t 2 -c 8 -d "${WRK_SECONDS}s" -s "$ROOT/benches/wrk-create.lua" \
         "http://127.0.0.1:$SCIM_PORT/v2/Users" >"$1" 2>&1
+    WRK_BUSY=$(busy "$c0" "$(scim_cpu)" "$t0" "$(now)")
     kill "$SCIM_PID"
     WRK_RATE=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$1")
     WRK_NON2XX=$(awk '/Non-2xx/ { print $NF }' "$1")
@@ -251,14 +258,20 @@ if [[ -x $SCIM_BIN ]] && command -v wrk >/dev/null; then
     export SCIMSYNC_SOURCE__PATH=$WORK/u$APPLY_SCIM-only.ldif SCIMSYNC_STATE__PATH=$db
     export SCIMSYNC_TARGET__URL=http://127.0.0.1:$SCIM_PORT/v2
     log "apply $APPLY_SCIM users to scim2-server (as many as wrk created), from an empty server"
+    c0=$(scim_cpu) t0=$(now)
     measure "$WORK/apply-scim.out" "$BIN/scimsync" --config "$CFG" sync
+    sync_busy=$(busy "$c0" "$(scim_cpu)" "$t0" "$(now)")
     kill "$SCIM_PID"
+    wrk_busy_before=$WRK_BUSY
     log "scim2-server's own create rate again"
     wrk_creates "$WORK/wrk2.out"
     wrk_rate=$(awk -v a="$wrk_before" -v b="$WRK_RATE" 'BEGIN { printf "%.0f", (a + b) / 2 }')
     applied=$(sed -n 's/^run [0-9]*: \([0-9]*\) applied.*/\1/p' "$WORK/apply-scim.out")
     rate=$(awk -v n="$applied" -v t="$WALL" 'BEGIN { printf "%.0f", n / t }')
     row "sync to scim2-server, $(human "$APPLY_SCIM") users ($applied ops)" "$rate ops/s ($WALL s wall, $CPU s CPU)" "wrk POST /Users before and after: $wrk_before/s, $WRK_RATE/s${wrk_non2xx:+ ($wrk_non2xx non-2xx)}" "$(awk -v a="$rate" -v b="$wrk_rate" 'BEGIN { if (b > 0) printf "%.0f%%", a * 100 / b; else print "n/a" }') of the server's max (mean of the two)"
+    # The same comparison made within each window, immune to the machine's speed drifting between
+    # them: how busy the server was kept (its CPU time per wall time).
+    row "scim2-server kept busy (its CPU time / wall time)" "during the sync (whole process): $sync_busy%" "under wrk: $wrk_busy_before%, $WRK_BUSY%" "$(awk -v a="$sync_busy" -v b="$wrk_busy_before" -v c="$WRK_BUSY" 'BEGIN { printf "%.0f%%", a * 200 / (b + c) }') of wrk's"
 else
     log "scim2-server or wrk missing: the apply rows against scim2-server are skipped"
 fi
