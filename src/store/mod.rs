@@ -159,41 +159,27 @@ mod tests {
 
     #[test]
     fn the_audit_log_is_searched_by_name_through_its_index() {
-        use crate::model::{Attr, Attrs, DesiredUser, SourceKey};
-        use crate::reconcile::Op;
         let mut store = Store::in_memory().unwrap();
-        let run = store.begin_run(RunKind::Sync, 0).unwrap();
-        let ops: Vec<Op> = ["ada", "bob"]
-            .iter()
-            .map(|k| Op::CreateUser {
-                user: DesiredUser {
-                    key: SourceKey::from(*k),
-                    origin: "t.ldif:1".into(),
-                    attrs: Attrs::from([(Attr::UserName, format!("{k}@x.example"))]),
-                    active: true,
-                    roles: Default::default(),
-                },
-            })
-            .collect();
-        let confirmed: Vec<Confirmed> =
-            ops.iter().map(|op| Confirmed { journal_id: None, op, target_id: Some("id") }).collect();
-        store.commit_ops(run, &confirmed, 0).unwrap();
+        commit_all(&mut store, &[created("ada"), created("bob")]);
         let found = store.audit(Some("ADA@X.example"), 10).unwrap();
         assert_eq!(found.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["ada"]);
         assert_eq!(store.audit(None, 10).unwrap().len(), 2);
+        assert_audit_search_uses_its_index(&store);
+        let indexes =
+            strings(&store, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users'");
+        assert!(!indexes.iter().any(|i| i == "users_user_name"), "{indexes:?}");
+    }
+
+    fn assert_audit_search_uses_its_index(store: &Store) {
         let explain = format!("EXPLAIN QUERY PLAN {}", runs::AUDIT_BY_NAME);
         let plan: String =
             store.conn.query_row(&explain, rusqlite::params!["ada@x.example", 5], |r| r.get(3)).unwrap();
         assert!(plan.contains("USING INDEX audit_name"), "{plan}");
-        let indexes: Vec<String> = store
-            .conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert!(!indexes.iter().any(|i| i == "users_user_name"), "{indexes:?}");
+    }
+
+    fn strings(store: &Store, sql: &str) -> Vec<String> {
+        let mut stmt = store.conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
     }
 
     fn created(k: &str) -> crate::reconcile::Op {
@@ -255,14 +241,7 @@ mod tests {
             |entries: Vec<AuditEntry>| entries.into_iter().map(|e| (e.activity, e.key)).collect::<Vec<_>>();
         assert_eq!(strip(together.audit(None, 20).unwrap()), strip(one_by_one.audit(None, 20).unwrap()));
         // The users rows went in key order within each run of user operations: rowids tell.
-        let by_rowid: Vec<String> = together
-            .conn
-            .prepare("SELECT key FROM users ORDER BY rowid")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let by_rowid = strings(&together, "SELECT key FROM users ORDER BY rowid");
         assert_eq!(by_rowid, ["c", "m", "x", "a"]);
     }
 
@@ -290,10 +269,7 @@ mod tests {
         assert_eq!(index(&store).0, rebuilt_row, "three operations into a log of nine are inserted");
         let found = store.audit(Some("U05@x.example"), 10).unwrap();
         assert_eq!(found.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["u05"]);
-        let explain = format!("EXPLAIN QUERY PLAN {}", runs::AUDIT_BY_NAME);
-        let plan: String =
-            store.conn.query_row(&explain, rusqlite::params!["u05@x.example", 5], |r| r.get(3)).unwrap();
-        assert!(plan.contains("USING INDEX audit_name"), "{plan}");
+        assert_audit_search_uses_its_index(&store);
         assert_eq!(store.integrity_check().unwrap(), "ok");
     }
 }
