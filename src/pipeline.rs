@@ -54,7 +54,7 @@ pub async fn prepare(config: &Config, store: &Store, now: i64) -> anyhow::Result
     let desired = read_desired(config).await?;
     let read_ms = t.elapsed().as_millis();
     // What building the desired state freed, returned before the snapshot's map is filled on
-    // another thread: a million-user run peaked here at up to 1,005 MB, now 937–957 MB.
+    // another thread (a million-user plan by hand: peaks of 915–935 MiB, up to 982 without).
     crate::parts::return_freed_memory();
     let snapshot = store.load_snapshot_sharing(Some(&desired)).context("loading the snapshot")?;
     let load_ms = t.elapsed().as_millis() - read_ms;

@@ -216,16 +216,19 @@ impl Store {
         let tx = self.conn.transaction()?;
         let rebuild = confirmed.len() >= self.bulk_min && audit_rows(&tx)? < confirmed.len() as i64;
         if rebuild {
-            tx.execute_batch("DROP INDEX audit_name")?;
+            tx.execute_batch("DROP INDEX IF EXISTS audit_name")?;
         }
         // The snapshot's rows are written in key order, the audit rows and journal marks in the
         // order the operations were confirmed.
-        let mut user_types = vec![None; confirmed.len()];
+        // What each audit row says is read right after its operation's change, as if alone.
+        let mut facts = vec![(None, None); confirmed.len()];
         for i in write_order(confirmed) {
-            user_types[i] = apply_op(&tx, confirmed[i].op, confirmed[i].target_id, now)?;
+            let Confirmed { op, target_id, .. } = confirmed[i];
+            let user_type = apply_op(&tx, op, target_id, now)?;
+            facts[i] = (user_type, audited_target_id(&tx, op, target_id)?);
         }
-        for (c, user_type) in confirmed.iter().zip(&user_types) {
-            audit_in(&tx, run_id, c, user_type.as_deref(), now)?;
+        for (c, (user_type, stored_id)) in confirmed.iter().zip(facts) {
+            audit_in(&tx, run_id, c, user_type.as_deref(), stored_id, now)?;
         }
         if rebuild {
             tx.execute_batch(super::migrations::AUDIT_NAME_INDEX)?;
@@ -353,17 +356,10 @@ fn audit_rows(tx: &Transaction) -> Result<i64> {
     Ok(tx.query_row("SELECT coalesce(max(id), 0) FROM audit", [], |r| r.get(0))?)
 }
 
-/// The audit entry and journal mark of one confirmed operation, whose snapshot change is made.
-fn audit_in(
-    tx: &Transaction,
-    run_id: i64,
-    c: &Confirmed<'_>,
-    user_type: Option<&str>,
-    now: i64,
-) -> Result<()> {
-    let Confirmed { journal_id, op, target_id } = *c;
-    let details = serde_json::to_string(op).expect("op serialises");
-    let stored_id: Option<String> = match op {
+/// The target id an audit row names: a group's from the snapshot (membership operations carry
+/// none), otherwise the one the target confirmed.
+fn audited_target_id(tx: &Transaction, op: &Op, target_id: Option<&str>) -> Result<Option<String>> {
+    Ok(match op {
         Op::CreateGroup { key, .. }
         | Op::RenameGroup { key, .. }
         | Op::AddMembers { key, .. }
@@ -372,7 +368,20 @@ fn audit_in(
             .query_row([&key.0], |r| r.get(0))
             .optional()?,
         _ => target_id.map(str::to_owned),
-    };
+    })
+}
+
+/// The audit entry and journal mark of one confirmed operation, whose snapshot change is made.
+fn audit_in(
+    tx: &Transaction,
+    run_id: i64,
+    c: &Confirmed<'_>,
+    user_type: Option<&str>,
+    stored_id: Option<String>,
+    now: i64,
+) -> Result<()> {
+    let Confirmed { journal_id, op, target_id } = *c;
+    let details = serde_json::to_string(op).expect("op serialises");
     tx.prepare_cached(
         "INSERT INTO audit (run_id, at, activity, object_key, name, target_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
