@@ -47,9 +47,18 @@ fn read_with(
         if wanted_parts > 1 { cut_points(&file, len, wanted_parts).map_err(open_err)? } else { vec![0] };
     let ranges: Vec<(u64, u64)> =
         starts.iter().zip(starts.iter().skip(1).chain([&len])).map(|(&a, &b)| (a, b)).collect();
+    // The line breaks in each part but the last, counted on the parts' own threads, give each
+    // part the number of the line before it: every byte is counted once.
+    let counted = crate::parts::map_on_threads(ranges[..ranges.len() - 1].to_vec(), |(start, end)| {
+        count_lines(&file, start, end)
+    });
+    let counted = counted.into_iter().collect::<std::io::Result<Vec<u64>>>().map_err(open_err)?;
+    let lines_before = std::iter::once(0).chain(counted.into_iter().scan(0, |sum, n| {
+        *sum += n;
+        Some(*sum)
+    }));
     let hasher = DnHasher::default();
-    let read_part = |(start, end): (u64, u64)| -> Result<Part, SourceError> {
-        let lines = if start == 0 { 0 } else { count_lines(&file, start).map_err(open_err)? };
+    let read_part = |((start, end), lines): ((u64, u64), u64)| -> Result<Part, SourceError> {
         let input = BufReader::with_capacity(256 * 1024, At { file: &file, pos: start, end });
         let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
         let mut reader = ldif::LdifReader::new(input, name, policy);
@@ -67,7 +76,7 @@ fn read_with(
             None => Ok(part),
         }
     };
-    let parts = crate::parts::map_on_threads(ranges, read_part);
+    let parts = crate::parts::map_on_threads(ranges.into_iter().zip(lines_before).collect(), read_part);
     // The first error in file order is the one reading the file in one go would have met.
     let parts = parts.into_iter().collect::<Result<Vec<Part>, SourceError>>()?;
     Ok(directory::join_parts(parts, hasher))
@@ -124,9 +133,9 @@ fn next_entry_start(file: &File, from: u64, len: u64) -> std::io::Result<Option<
     Ok(None)
 }
 
-/// The number of line breaks in the first `end` bytes of the file.
-fn count_lines(file: &File, end: u64) -> std::io::Result<u64> {
-    let mut input = At { file, pos: 0, end };
+/// The number of line breaks in the bytes `start..end` of the file.
+fn count_lines(file: &File, start: u64, end: u64) -> std::io::Result<u64> {
+    let mut input = At { file, pos: start, end };
     let mut buf = vec![0u8; 1 << 20];
     let mut lines = 0u64;
     loop {
@@ -262,11 +271,13 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_counted_up_to_the_cut() {
+    fn lines_are_counted_within_a_range() {
         let f = file("a\nb\n\nc\n");
         let handle = File::open(f.path()).unwrap();
-        assert_eq!(count_lines(&handle, 0).unwrap(), 0);
-        assert_eq!(count_lines(&handle, 4).unwrap(), 2);
-        assert_eq!(count_lines(&handle, 7).unwrap(), 4);
+        assert_eq!(count_lines(&handle, 0, 0).unwrap(), 0);
+        assert_eq!(count_lines(&handle, 0, 4).unwrap(), 2);
+        assert_eq!(count_lines(&handle, 0, 7).unwrap(), 4);
+        assert_eq!(count_lines(&handle, 4, 7).unwrap(), 2);
+        assert_eq!(count_lines(&handle, 5, 6).unwrap(), 0);
     }
 }
