@@ -31,18 +31,6 @@ impl Ord for SourceKey {
     }
 }
 
-impl SourceKey {
-    /// The first 16 bytes as a big-endian integer, zero-padded: ordering by this prefix, then
-    /// by the whole key, is the keys' own order.
-    pub fn prefix(&self) -> u128 {
-        let b = self.0.as_bytes();
-        let mut chunk = [0u8; 16];
-        let n = b.len().min(16);
-        chunk[..n].copy_from_slice(&b[..n]);
-        u128::from_be_bytes(chunk)
-    }
-}
-
 impl PartialOrd for SourceKey {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
@@ -307,8 +295,6 @@ mod tests {
             for b in texts {
                 let (ka, kb) = (SourceKey::from(a), SourceKey::from(b));
                 assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} against {b:?}");
-                let by_prefix = ka.prefix().cmp(&kb.prefix()).then_with(|| ka.cmp(&kb));
-                assert_eq!(by_prefix, a.cmp(b), "prefix order of {a:?} against {b:?}");
             }
         }
     }

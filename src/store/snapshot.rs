@@ -219,8 +219,8 @@ impl Store {
             tx.execute_batch("DROP INDEX IF EXISTS audit_name")?;
         }
         // The snapshot's rows are written in key order, the audit rows and journal marks in the
-        // order the operations were confirmed.
-        // What each audit row says is read right after its operation's change, as if alone.
+        // order the operations were confirmed; what each audit row says is read right after its
+        // operation's change, as if it were committed alone.
         let mut facts = vec![(None, None); confirmed.len()];
         for i in write_order(confirmed) {
             let Confirmed { op, target_id, .. } = confirmed[i];
@@ -287,11 +287,12 @@ fn share_and_build(
     users
 }
 
-/// Finds desired users by key for snapshot rows, which come in the order they were inserted
-/// (a first sync inserts in plan order: by userName). A lookup in the desired state's ordered map,
-/// or a binary search, misses the cache at every step (11–14% of a million-user run); this open
-/// addressing table (linear probing, twice as many slots as users) goes from the slot straight to
-/// the user. 16 bytes per user while the snapshot loads.
+/// Finds desired users by key for snapshot rows, which come in the order they were inserted (a
+/// sync commits round by round in plan order, by userName; key order holds only within a
+/// commit). A lookup in the desired state's ordered map, or a binary search, misses the cache at
+/// every step (11–14% of a million-user run); this open addressing table (linear probing, twice
+/// as many slots as users) goes from the slot straight to the user. 16 bytes per user while the
+/// snapshot loads.
 struct ByKey<'a> {
     slots: Vec<Option<&'a DesiredUser>>,
     state: foldhash::fast::FixedState,
