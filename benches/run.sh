@@ -72,6 +72,8 @@ measure() {
     fi
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.1f", a / b }'; }
+# A `name=value` field of a helper's one-line output.
+field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" "$2"; }
 mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.0f", b / 1e6 }'; }
 human() {
     awk -v n="$1" 'BEGIN { if (n >= 1e6) printf "%gM", n / 1e6; else if (n >= 1e3) printf "%gk", n / 1e3; else print n }'
@@ -143,16 +145,15 @@ for n in $SIZES; do
     export SCIMSYNC_SOURCE__PATH=$WORK/u$n.ldif SCIMSYNC_STATE__PATH=$db
     log "$n users: first snapshot write"
     measure "$WORK/fill.out" "$BIN/scimsync-bench" fill --config "$CFG"
-    commit=$(sed -n 's/.*commit_s=\([0-9.]*\).*/\1/p' "$WORK/fill.out")
-    ops=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' "$WORK/fill.out")
-    row "first snapshot write, $(human "$n") users ($ops ops, Store::commit_ops, one transaction)" "$commit s" "whole fill: $WALL s, $RSS_MB MB RSS" ""
+    commit=$(field commit_s "$WORK/fill.out")
+    ops=$(field ops "$WORK/fill.out")
+    row "first snapshot write, $(human "$n") users ($ops ops, Store::commit_ops, one transaction)" "$commit s ($(field commit_cpu_s "$WORK/fill.out") s CPU, $(field written_mb "$WORK/fill.out") MB written)" "whole fill: $WALL s, $RSS_MB MB RSS; database $(mb "$db") MB" ""
     if [[ $n == "$LARGEST" ]]; then
         # The same write in transactions of 10,000 operations (into a fresh database; the one
         # filled above is what the plans below run against).
         rm -f "$db.b" "$db.b-wal" "$db.b-shm"
         SCIMSYNC_STATE__PATH=$db.b measure "$WORK/fill-b.out" "$BIN/scimsync-bench" fill --config "$CFG" --batch 10000
-        commit_b=$(sed -n 's/.*commit_s=\([0-9.]*\).*/\1/p' "$WORK/fill-b.out")
-        row "first snapshot write, $(human "$n") users, 10,000 operations per transaction" "$commit_b s" "whole fill: $WALL s, $RSS_MB MB RSS" ""
+        row "first snapshot write, $(human "$n") users, 10,000 operations per transaction" "$(field commit_s "$WORK/fill-b.out") s ($(field commit_cpu_s "$WORK/fill-b.out") s CPU, $(field written_mb "$WORK/fill-b.out") MB written)" "whole fill: $WALL s, $RSS_MB MB RSS" ""
         rm -f "$db.b" "$db.b-wal" "$db.b-shm"
     fi
     log "$n users: plan with no change"

@@ -169,6 +169,15 @@ fn edits_removals_renames_memberships_and_group_renames() {
     // The audit log names the activities the target uses.
     let history = site.scimsync(&["history", "--user", "ben@example.com"]);
     assert!(history.stdout.contains("End User Disabled"), "{history}");
+    // As JSON, each entry carries the operation: a create with the values it sent.
+    let history = site.scimsync(&["history", "--user", "ben@example.com", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&history.stdout).expect("history JSON");
+    let entries = doc["entries"].as_array().expect("entries");
+    let ops: Vec<&str> = entries.iter().filter_map(|e| e["details"]["op"].as_str()).collect();
+    assert_eq!(ops.len(), entries.len(), "{history}");
+    assert!(ops.contains(&"deactivate_user"), "{history}");
+    let created = entries.iter().find(|e| e["details"]["op"] == "create_user").expect("the create");
+    assert_eq!(created["details"]["user"]["attrs"]["userName"], "ben@example.com", "{history}");
 }
 
 #[test]

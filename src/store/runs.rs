@@ -73,6 +73,8 @@ pub struct AuditEntry {
     pub key: String,
     pub name: String,
     pub target_id: Option<String>,
+    /// The operation as in a plan file's JSON (`{"op": "create_user", …}`).
+    pub details: serde_json::Value,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -84,7 +86,8 @@ pub struct HeldOp {
 }
 
 /// The audit entries about one name, newest first: a search of the `audit_name` index.
-pub(super) const AUDIT_BY_NAME: &str = "SELECT run_id, at, activity, object_key, name, target_id FROM audit
+pub(super) const AUDIT_BY_NAME: &str =
+    "SELECT run_id, at, activity, object_key, name, target_id, details FROM audit
      WHERE name = ?1 COLLATE NOCASE ORDER BY id DESC LIMIT ?2";
 
 impl Store {
@@ -240,21 +243,25 @@ impl Store {
         let mut stmt = self.conn.prepare(match name {
             Some(_) => AUDIT_BY_NAME,
             None => {
-                "SELECT run_id, at, activity, object_key, name, target_id FROM audit
+                "SELECT run_id, at, activity, object_key, name, target_id, details FROM audit
                  WHERE ?1 IS NULL ORDER BY id DESC LIMIT ?2"
             }
         })?;
-        let rows = stmt.query_map(params![name, limit], |r| {
-            Ok(AuditEntry {
+        let mut rows = stmt.query(params![name, limit])?;
+        let mut entries = Vec::new();
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(3)?;
+            entries.push(AuditEntry {
                 run_id: r.get(0)?,
                 at: r.get(1)?,
                 activity: r.get(2)?,
-                key: r.get(3)?,
+                details: super::snapshot::audit_details(&key, r.get_ref(6)?)?,
+                key,
                 name: r.get(4)?,
                 target_id: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            });
+        }
+        Ok(entries)
     }
 
     /// Journal entries by state, for `status`.
@@ -269,10 +276,18 @@ impl Store {
     /// `(userName, missing since, runs missing)`.
     pub fn pending_deprovision(&self) -> Result<Vec<(String, i64, u32)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT user_name, missing_since, missing_runs FROM users WHERE missing_since IS NOT NULL ORDER BY user_name",
+            "SELECT key, attrs, missing_since, missing_runs FROM users WHERE missing_since IS NOT NULL",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query([])?;
+        let mut pending = Vec::new();
+        while let Some(r) = rows.next()? {
+            let key = crate::model::SourceKey(r.get(0)?);
+            let attrs = super::snapshot::stored_attrs(&key, r.get_ref(1)?)?;
+            let name = attrs.get(&crate::model::Attr::UserName).unwrap_or_default().to_owned();
+            pending.push((name, r.get(2)?, r.get(3)?));
+        }
+        pending.sort();
+        Ok(pending)
     }
 
     pub fn quarantine(&self) -> Result<Option<crate::quarantine::State>> {

@@ -1,10 +1,11 @@
 //! Loading the snapshot, and advancing it by confirmed operations, each with its journal and
 //! audit rows in the same transaction.
 
-use super::{Result, Store, StoreError};
-use crate::model::{Attr, DesiredState, DesiredUser, SourceKey};
+use super::{codec, Result, Store, StoreError};
+use crate::model::{Attr, Attrs, DesiredState, DesiredUser, SourceKey};
 use crate::reconcile::plan::{Op, Plan};
 use crate::reconcile::snapshot::{ManagedGroup, ManagedUser, Missing, Snapshot};
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -35,62 +36,80 @@ pub fn activity(op: &Op, user_type: Option<&str>) -> String {
 }
 
 fn load_user(tx: &Transaction, key: &SourceKey) -> Result<Option<ManagedUser>> {
-    let row = tx
-        .prepare_cached(
-            "SELECT target_id, attrs, active, roles, missing_since, missing_runs FROM users WHERE key = ?1",
-        )?
-        .query_row([&key.0], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, bool>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-                r.get::<_, u32>(5)?,
-            ))
-        })
-        .optional()?;
-    row.map(|(target_id, attrs, active, roles, since, runs)| {
-        user_from_row(key, target_id, &attrs, active, &roles, since, runs)
-    })
-    .transpose()
+    let mut stmt = tx.prepare_cached(
+        "SELECT target_id, attrs, active, roles, missing_since, missing_runs FROM users WHERE key = ?1",
+    )?;
+    let mut rows = stmt.query([&key.0])?;
+    let Some(r) = rows.next()? else { return Ok(None) };
+    Ok(Some(user_from_row(key, r.get(0)?, r.get_ref(1)?, r.get(2)?, r.get_ref(3)?, r.get(4)?, r.get(5)?)?))
 }
 
+/// A users row as a [`ManagedUser`]. `attrs` is in the compact form of [`codec`], or JSON text in
+/// a row written before it.
 fn user_from_row(
     key: &SourceKey,
     target_id: String,
-    attrs: &str,
+    attrs: ValueRef<'_>,
     active: bool,
-    roles: &str,
+    roles: ValueRef<'_>,
     since: Option<i64>,
     runs: u32,
 ) -> Result<ManagedUser> {
+    let attrs = stored_attrs(key, attrs)?;
+    let roles = roles.as_str().map_err(rusqlite::Error::from)?;
     Ok(ManagedUser {
         target_id,
-        attrs: serde_json::from_str(attrs).map_err(|e| corrupt(format!("users.attrs of {key}"), e))?,
+        attrs,
         active,
         roles: serde_json::from_str(roles).map_err(|e| corrupt(format!("users.roles of {key}"), e))?,
         missing: since.map(|since| Missing { since, runs }),
     })
 }
 
+/// `users.attrs` of the row with this key: the compact form of [`codec`], or JSON text in a row
+/// written before it.
+pub(super) fn stored_attrs(key: &SourceKey, attrs: ValueRef<'_>) -> Result<Attrs> {
+    match attrs {
+        ValueRef::Blob(b) => codec::decode_attrs(b, key)
+            .map_err(|message| StoreError::Corrupt { what: format!("users.attrs of {key}"), message }),
+        other => serde_json::from_str(other.as_str().map_err(rusqlite::Error::from)?)
+            .map_err(|e| corrupt(format!("users.attrs of {key}"), e)),
+    }
+}
+
+/// `audit.details` of an entry as the JSON of its operation: a created user is stored in the
+/// compact form of [`codec`] (its key is the entry's `object_key`), every other operation as JSON.
+pub(super) fn audit_details(key: &str, details: ValueRef<'_>) -> Result<serde_json::Value> {
+    let what = || format!("audit.details of {key}");
+    match details {
+        ValueRef::Blob(b) => {
+            let user = codec::decode_created(b, &SourceKey::from(key))
+                .map_err(|message| StoreError::Corrupt { what: what(), message })?;
+            Ok(serde_json::to_value(Op::CreateUser { user }).expect("op serialises"))
+        }
+        other => serde_json::from_str(other.as_str().map_err(rusqlite::Error::from)?)
+            .map_err(|e| corrupt(what(), e)),
+    }
+}
+
 fn save_user(tx: &Transaction, key: &SourceKey, u: &ManagedUser, now: i64) -> Result<()> {
+    let mut attrs = Vec::with_capacity(256);
+    codec::encode_attrs(&u.attrs, key, &mut attrs);
     tx.prepare_cached(
-        "INSERT INTO users (key, target_id, user_name, attrs, active, roles, missing_since, missing_runs, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (key) DO UPDATE SET target_id = ?2, user_name = ?3, attrs = ?4, active = ?5, roles = ?6,
-             missing_since = ?7, missing_runs = ?8, updated_at = ?9",
+        "INSERT INTO users (key, target_id, attrs, active, roles, missing_since, missing_runs, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (key) DO UPDATE SET target_id = ?2, attrs = ?3, active = ?4, roles = ?5,
+             missing_since = ?6, missing_runs = ?7, updated_at = ?8",
     )?
     .execute(params![
-            key.0,
-            u.target_id,
-            u.user_name(),
-            serde_json::to_string(&u.attrs).expect("attrs serialise"),
-            u.active,
-            serde_json::to_string(&u.roles).expect("roles serialise"),
-            u.missing.map(|m| m.since),
-            u.missing.map_or(0, |m| m.runs),
-            now
+        key.0,
+        u.target_id,
+        attrs,
+        u.active,
+        serde_json::to_string(&u.roles).expect("roles serialise"),
+        u.missing.map(|m| m.since),
+        u.missing.map_or(0, |m| m.runs),
+        now
     ])?;
     Ok(())
 }
@@ -142,8 +161,8 @@ impl Store {
         Ok(Snapshot { users, groups })
     }
 
-    /// Every users row, parsed, in batches; the JSON columns are parsed where SQLite holds them,
-    /// not copied.
+    /// Every users row, parsed, in batches; the values are decoded where SQLite holds them, not
+    /// copied out first.
     fn read_user_rows(&self, tx: &SyncSender<Vec<(SourceKey, ManagedUser)>>) -> Result<()> {
         const BATCH: usize = 4096;
         let mut stmt = self
@@ -156,9 +175,9 @@ impl Store {
             let user = user_from_row(
                 &key,
                 r.get(1)?,
-                r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?,
+                r.get_ref(2)?,
                 r.get(3)?,
-                r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?,
+                r.get_ref(4)?,
                 r.get(5)?,
                 r.get(6)?,
             )?;
@@ -343,7 +362,7 @@ pub struct Confirmed<'a> {
 /// past a group operation. Keys are UUIDs and a plan orders creates by userName: written as they
 /// come, each user lands on a random page of the key's B-tree and every large transaction
 /// rewrites most of it; in key order the pages fill one after another.
-fn write_order(ops: &[Confirmed<'_>]) -> Vec<usize> {
+pub(super) fn write_order(ops: &[Confirmed<'_>]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..ops.len()).collect();
     for run in order.chunk_by_mut(|&a, &b| ops[a].op.is_user_op() && ops[b].op.is_user_op()) {
         run.sort_by(|&a, &b| ops[a].op.key().cmp(ops[b].op.key()));
@@ -382,7 +401,12 @@ fn audit_in(
     now: i64,
 ) -> Result<()> {
     let Confirmed { journal_id, op, target_id } = *c;
-    let details = serde_json::to_string(op).expect("op serialises");
+    // A created user, most of a large first sync, in the compact form; every other operation as
+    // the JSON a plan file holds ([`audit_details`] reads both).
+    let details = match op {
+        Op::CreateUser { user } => Value::Blob(codec::encode_created(user)),
+        _ => Value::Text(serde_json::to_string(op).expect("op serialises")),
+    };
     tx.prepare_cached(
         "INSERT INTO audit (run_id, at, activity, object_key, name, target_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
