@@ -285,10 +285,21 @@ pub fn quarantine_message(q: &quarantine::State) -> String {
 /// The fingerprint of what a plan was made from.
 pub fn fingerprint(prepared: &Prepared, store: &Store) -> anyhow::Result<Fingerprint> {
     use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    let json = serde_json::to_vec(&prepared.desired).context("serialising the desired state")?;
-    hasher.update(&json);
-    let source = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    /// Hashes what is written to it: the desired state's JSON is hashed as it is produced, never
+    /// held whole (at a million users it would be 700 MB).
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    serde_json::to_writer(&mut hashing, &prepared.desired).context("serialising the desired state")?;
+    let source = hashing.0.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Fingerprint { source, snapshot_version: store.snapshot_version()? })
 }
 
