@@ -94,25 +94,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     DROP INDEX users_user_name;
     "#,
-    // 4: users keyed by their key alone (WITHOUT ROWID: the row is its key's B-tree entry, no
-    // second index holding every key again), without the `user_name` column (it is in `attrs`),
-    // and `attrs` in the compact binary form of `store::codec` from now on. Rows copied here keep
-    // their JSON text, which is still read, until they are next written.
+    // 4: no `user_name` column in users (it is in `attrs`), and `attrs` in the compact binary form
+    // of `store::codec` from now on. Rows written before keep their JSON text, which is still
+    // read, until they are next written.
     r#"
-    CREATE TABLE users_v4 (
-        key TEXT PRIMARY KEY,
-        target_id TEXT NOT NULL,
-        attrs NOT NULL,
-        active INTEGER NOT NULL,
-        roles TEXT NOT NULL,
-        missing_since INTEGER,
-        missing_runs INTEGER NOT NULL DEFAULT 0,
-        updated_at INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    INSERT INTO users_v4 (key, target_id, attrs, active, roles, missing_since, missing_runs, updated_at)
-        SELECT key, target_id, attrs, active, roles, missing_since, missing_runs, updated_at FROM users;
-    DROP TABLE users;
-    ALTER TABLE users_v4 RENAME TO users;
+    ALTER TABLE users DROP COLUMN user_name;
     "#,
 ];
 

@@ -362,7 +362,7 @@ pub struct Confirmed<'a> {
 /// past a group operation. Keys are UUIDs and a plan orders creates by userName: written as they
 /// come, each user lands on a random page of the key's B-tree and every large transaction
 /// rewrites most of it; in key order the pages fill one after another.
-pub(super) fn write_order(ops: &[Confirmed<'_>]) -> Vec<usize> {
+fn write_order(ops: &[Confirmed<'_>]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..ops.len()).collect();
     for run in order.chunk_by_mut(|&a, &b| ops[a].op.is_user_op() && ops[b].op.is_user_op()) {
         run.sort_by(|&a, &b| ops[a].op.key().cmp(ops[b].op.key()));
