@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! scimsync-bench fill --config FILE [--batch N]   commit a plan to the snapshot without a target
-//! scimsync-bench parse FILE                       time the LDIF reader alone over a file
+//! scimsync-bench parse FILE [--parts]             time the LDIF reader alone over a file
 //! scimsync-bench loopback --port PORT             a stand-in HTTP server for measurement only
 //! ```
 
@@ -20,26 +20,65 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("fill") => fill::main(args),
-        Some("parse") => parse(args.next()),
+        Some("parse") => parse(args),
         Some("loopback") => Ok(loopback::main(args)?),
         _ => anyhow::bail!("usage: scimsync-bench fill|parse|loopback … (see benches/README.md)"),
     }
 }
 
-/// Reads every entry of an LDIF file with scimsync's reader, keeping every attribute, and prints
-/// `entries=… bytes=… secs=… mb_per_s=…`.
-fn parse(path: Option<String>) -> anyhow::Result<()> {
-    use scimsync::source::ldif::{LdifReader, UrlPolicy};
-    let path = path.ok_or_else(|| anyhow::anyhow!("usage: scimsync-bench parse FILE"))?;
+/// Reads every entry of an LDIF file with scimsync's reader, keeping every attribute and
+/// touching every name and value it hands out, and prints
+/// `entries=… values=… value_bytes=… bytes=… secs=… mb_per_s=…`. With `--parts`, the file is
+/// read in parts on several threads, as `scimsync` reads a large export.
+fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    use scimsync::source::ldif::{LdifError, LdifReader, UrlPolicy};
+    use scimsync::source::{ldif_parts, ValueRef};
+    use std::hint::black_box;
+    use std::io::Read;
+
+    /// Entries, values and value bytes handed out by one reader.
+    fn read_all(mut reader: LdifReader<impl Read>) -> Result<[u64; 3], LdifError> {
+        let mut counts = [0u64; 3];
+        while let Some(entry) = reader.next_entry()? {
+            counts[0] += 1;
+            counts[2] += black_box(entry.dn()).len() as u64;
+            for (name, value) in entry.attrs() {
+                black_box(name);
+                counts[1] += 1;
+                counts[2] += match black_box(value) {
+                    ValueRef::Text(text) => text.len(),
+                    ValueRef::Binary(bytes) => bytes.len(),
+                } as u64;
+            }
+        }
+        Ok(counts)
+    }
+
+    let usage = || anyhow::anyhow!("usage: scimsync-bench parse FILE [--parts]");
+    let path = args.next().ok_or_else(usage)?;
+    let in_parts = match args.next().as_deref() {
+        None => false,
+        Some("--parts") => true,
+        Some(_) => return Err(usage()),
+    };
     let bytes = std::fs::metadata(&path)?.len();
     let t = Instant::now();
-    let file = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(&path)?);
-    let mut entries = 0u64;
-    for record in LdifReader::new(file, path.clone(), UrlPolicy::default()) {
-        std::hint::black_box(record?);
-        entries += 1;
-    }
+    let file = std::fs::File::open(&path)?;
+    let counts = if in_parts {
+        let parts = ldif_parts::in_parts(&file, &path, &UrlPolicy::default(), read_all)?;
+        let mut sum = [0u64; 3];
+        for part in parts {
+            sum.iter_mut().zip(part?).for_each(|(s, n)| *s += n);
+        }
+        sum
+    } else {
+        read_all(LdifReader::new(file, path.clone(), UrlPolicy::default()))?
+    };
     let secs = t.elapsed().as_secs_f64();
-    println!("entries={entries} bytes={bytes} secs={secs:.3} mb_per_s={:.1}", bytes as f64 / 1e6 / secs);
+    let [entries, values, value_bytes] = counts;
+    println!(
+        "entries={entries} values={values} value_bytes={value_bytes} bytes={bytes} secs={secs:.3} mb_per_s={:.1}",
+        bytes as f64 / 1e6 / secs
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Reads directory records as users and groups: group classes and member attributes, source
 //! keys, AD `userAccountControl`, and nested groups flattened (SPEC §2).
 
-use super::{Names, Record, UserRecord, Value};
+use super::{Names, Record, SourceEntry, UserRecord, ValueRef};
 use crate::config::DirectoryRules;
 use crate::model::{Skip, SourceKey};
 use base64::Engine;
@@ -189,17 +189,17 @@ fn utf8_len(first: u8) -> usize {
 }
 
 /// The stable key of an entry: the first key attribute present, else its normalised DN.
-pub fn source_key(record: &Record, rules: &DirectoryRules) -> SourceKey {
+pub fn source_key(record: &impl SourceEntry, rules: &DirectoryRules) -> SourceKey {
     for name in &rules.key_attributes {
-        if let Some(v) = record.values(name).next() {
+        if let Some(v) = record.values_of(name).next() {
             return SourceKey(match v {
-                Value::Text(t) if !t.trim().is_empty() => t.trim().to_ascii_lowercase(),
-                Value::Text(_) => continue,
-                Value::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b),
+                ValueRef::Text(t) if !t.trim().is_empty() => t.trim().to_ascii_lowercase(),
+                ValueRef::Text(_) => continue,
+                ValueRef::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b),
             });
         }
     }
-    SourceKey(normalize_dn(&record.dn))
+    SourceKey(normalize_dn(record.dn()))
 }
 
 const PERSON_CLASSES: [&str; 6] =
@@ -260,45 +260,69 @@ pub fn interpret_part(
     keep: Option<&HashSet<String>>,
     hasher: &DnHasher,
 ) -> Part {
-    let mut part = Part {
-        users: Vec::new(),
-        dn_hashes: Vec::new(),
-        uids: FastMap::default(),
-        raw_groups: Vec::new(),
-        records_read: 0,
-        ignored: 0,
-    };
-    // One pass over the entry's object classes for each question.
-    let is_group =
-        |c: &[&str]| c.iter().any(|o| rules.group_classes.iter().any(|g| o.eq_ignore_ascii_case(g)));
-    let is_person = |c: &[&str]| c.iter().any(|o| PERSON_CLASSES.iter().any(|p| o.eq_ignore_ascii_case(p)));
-    let mut names = Names::default();
+    let mut part = PartBuilder::new(rules, keep, hasher);
     for record in records {
-        part.records_read += 1;
-        let (group, person) = {
-            let c: Vec<&str> = record.values("objectclass").filter_map(Value::as_text).collect();
-            (is_group(&c), is_person(&c))
+        part.add(&record);
+    }
+    part.finish()
+}
+
+/// Interprets one stretch of entries as they come, each borrowed only while it is added: what a
+/// user keeps of its entry (the attributes in `keep`) and what a group needs are copied, nothing
+/// else.
+pub struct PartBuilder<'r> {
+    part: Part,
+    rules: &'r DirectoryRules,
+    keep: Option<&'r HashSet<String>>,
+    hasher: &'r DnHasher,
+    names: Names,
+}
+
+impl<'r> PartBuilder<'r> {
+    pub fn new(rules: &'r DirectoryRules, keep: Option<&'r HashSet<String>>, hasher: &'r DnHasher) -> Self {
+        let part = Part {
+            users: Vec::new(),
+            dn_hashes: Vec::new(),
+            uids: FastMap::default(),
+            raw_groups: Vec::new(),
+            records_read: 0,
+            ignored: 0,
         };
+        PartBuilder { part, rules, keep, hasher, names: Names::default() }
+    }
+
+    pub fn add(&mut self, record: &impl SourceEntry) {
+        let (rules, part) = (self.rules, &mut self.part);
+        part.records_read += 1;
+        // One pass over the entry's object classes for both questions.
+        let (mut group, mut person) = (false, false);
+        for class in record.values_of("objectclass").filter_map(ValueRef::as_text) {
+            group = group || rules.group_classes.iter().any(|g| class.eq_ignore_ascii_case(g));
+            person = person || PERSON_CLASSES.iter().any(|p| class.eq_ignore_ascii_case(p));
+        }
         if group {
             part.raw_groups.push(ldap_group(record, rules));
-            continue;
+            return;
         }
-        let named = rules.user_name_attributes.iter().any(|a| record.first_text(a).is_some());
+        let named = rules.user_name_attributes.iter().any(|a| record.text_of(a).is_some());
         if !person && !named {
             part.ignored += 1;
-            continue;
+            return;
         }
-        let key = source_key(&record, rules);
-        let active = !disabled(&record);
+        let key = source_key(record, rules);
+        let active = !disabled(record);
         let idx = part.users.len();
-        part.dn_hashes.push(hasher.0.hash_one(normalize_dn(&record.dn)));
-        if let Some(uid) = record.first_text("uid") {
+        part.dn_hashes.push(self.hasher.0.hash_one(normalize_dn(record.dn())));
+        if let Some(uid) = record.text_of("uid") {
             part.uids.entry(uid.to_owned()).or_insert(idx);
         }
-        let record = UserRecord::keep(record, keep, &mut names);
+        let record = UserRecord::from_entry(record, self.keep, &mut self.names);
         part.users.push(SourceUser { key, record, active, groups: BTreeSet::new() });
     }
-    part
+
+    pub fn finish(self) -> Part {
+        self.part
+    }
 }
 
 /// Joins parts interpreted from consecutive stretches of one export, in file order, and resolves
@@ -336,15 +360,15 @@ pub fn join_parts(parts: Vec<Part>, hasher: DnHasher) -> SourceDirectory {
     dir
 }
 
-fn ldap_group(record: Record, rules: &DirectoryRules) -> RawGroup {
-    let key = source_key(&record, rules);
+fn ldap_group(record: &impl SourceEntry, rules: &DirectoryRules) -> RawGroup {
+    let key = source_key(record, rules);
     let name = record
-        .first_text(&rules.group_name_attribute)
+        .text_of(&rules.group_name_attribute)
         .map(str::to_owned)
-        .unwrap_or_else(|| first_rdn_value(&record.dn));
+        .unwrap_or_else(|| first_rdn_value(record.dn()));
     let mut members = Vec::new();
     for attr in &rules.member_attributes {
-        for v in record.values(attr).filter_map(Value::as_text) {
+        for v in record.values_of(attr).filter_map(ValueRef::as_text) {
             if attr.eq_ignore_ascii_case("memberuid") {
                 members.push(MemberRef::Uid(v.trim().to_owned()));
             } else {
@@ -357,7 +381,8 @@ fn ldap_group(record: Record, rules: &DirectoryRules) -> RawGroup {
             }
         }
     }
-    RawGroup { key, id: normalize_dn(&record.dn), origin: record.origin.to_string(), name, members }
+    let (id, origin) = (normalize_dn(record.dn()), record.origin().to_string());
+    RawGroup { key, id, origin, name, members }
 }
 
 fn first_rdn_value(dn: &str) -> String {
@@ -366,9 +391,13 @@ fn first_rdn_value(dn: &str) -> String {
 }
 
 /// AD `userAccountControl` bit 0x2, 389-ds `nsAccountLock: true`.
-fn disabled(record: &Record) -> bool {
-    let uac = record.first_text("useraccountcontrol").and_then(|v| v.trim().parse::<u64>().ok());
-    uac.is_some_and(|v| v & 0x2 != 0) || record.has_value_ci("nsaccountlock", "true")
+fn disabled(record: &impl SourceEntry) -> bool {
+    let uac = record.text_of("useraccountcontrol").and_then(|v| v.trim().parse::<u64>().ok());
+    uac.is_some_and(|v| v & 0x2 != 0)
+        || record
+            .values_of("nsaccountlock")
+            .filter_map(ValueRef::as_text)
+            .any(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// Resolves member references, flattening nested groups (cycles are cut), and records each
@@ -449,7 +478,7 @@ fn resolve_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Origin;
+    use crate::source::{Origin, Value};
 
     fn rec(dn: &str, attrs: &[(&str, &str)]) -> Record {
         Record {

@@ -8,7 +8,7 @@ use super::{ldif, SourceError};
 use crate::config::SourceConfig;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -41,45 +41,72 @@ fn read_with(
     threads: usize,
 ) -> Result<SourceDirectory, SourceError> {
     let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
-    let len = file.metadata().map_err(open_err)?.len();
+    let hasher = DnHasher::default();
+    let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
+    let read_part = |reader: ldif::LdifReader<At<'_>>| -> Result<Part, SourceError> {
+        let mut reader = match keep {
+            Some(keep) => reader.keep_only(keep.clone()),
+            None => reader,
+        };
+        // Each entry is borrowed from the reader's buffer while it is interpreted: only what
+        // the directory keeps of it is copied.
+        let mut part = directory::PartBuilder::new(&cfg.directory, wanted, &hasher);
+        while let Some(entry) = reader.next_entry()? {
+            part.add(&entry);
+        }
+        Ok(part.finish())
+    };
+    let parts = in_parts_with(&file, name, &policy, min_part, threads, read_part).map_err(open_err)?;
+    // The first error in file order is the one reading the file in one go would have met.
+    let parts = parts.into_iter().collect::<Result<Vec<Part>, SourceError>>()?;
+    Ok(directory::join_parts(parts, hasher))
+}
+
+/// Reads the LDIF export `file` in parts as [`read`] does (one per core, up to four, each at
+/// least 32 MiB), giving each part's reader to `each` on the part's own thread; the results in
+/// file order. Each reader numbers its lines as in the whole file.
+pub fn in_parts<'f, T: Send>(
+    file: &'f File,
+    name: &str,
+    policy: &ldif::UrlPolicy,
+    each: impl Fn(ldif::LdifReader<At<'f>>) -> T + Sync,
+) -> std::io::Result<Vec<T>> {
+    in_parts_with(file, name, policy, MIN_PART_BYTES, crate::parts::threads(MAX_PARTS), each)
+}
+
+/// [`in_parts`] in at most `threads` parts of at least `min_part` bytes.
+fn in_parts_with<'f, T: Send>(
+    file: &'f File,
+    name: &str,
+    policy: &ldif::UrlPolicy,
+    min_part: u64,
+    threads: usize,
+    each: impl Fn(ldif::LdifReader<At<'f>>) -> T + Sync,
+) -> std::io::Result<Vec<T>> {
+    let len = file.metadata()?.len();
     let wanted_parts = usize::try_from(len / min_part.max(1)).unwrap_or(usize::MAX).clamp(1, threads.max(1));
-    let starts =
-        if wanted_parts > 1 { cut_points(&file, len, wanted_parts).map_err(open_err)? } else { vec![0] };
+    let starts = if wanted_parts > 1 { cut_points(file, len, wanted_parts)? } else { vec![0] };
     let ranges: Vec<(u64, u64)> =
         starts.iter().zip(starts.iter().skip(1).chain([&len])).map(|(&a, &b)| (a, b)).collect();
     // The line breaks in each part but the last, counted on the parts' own threads, give each
     // part the number of the line before it: every byte is counted once.
     let counted = crate::parts::map_on_threads(ranges[..ranges.len() - 1].to_vec(), |(start, end)| {
-        count_lines(&file, start, end)
+        count_lines(file, start, end)
     });
-    let counted = counted.into_iter().collect::<std::io::Result<Vec<u64>>>().map_err(open_err)?;
+    let counted = counted.into_iter().collect::<std::io::Result<Vec<u64>>>()?;
     let lines_before = std::iter::once(0).chain(counted.into_iter().scan(0, |sum, n| {
         *sum += n;
         Some(*sum)
     }));
-    let hasher = DnHasher::default();
-    let read_part = |((start, end), lines): ((u64, u64), u64)| -> Result<Part, SourceError> {
-        let input = BufReader::with_capacity(256 * 1024, At { file: &file, pos: start, end });
-        let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
-        let mut reader = ldif::LdifReader::new(input, name, policy);
+    let read_part = |((start, end), lines): ((u64, u64), u64)| {
+        // The reader reads in large blocks of its own: no `BufReader` copy in between.
+        let mut reader = ldif::LdifReader::new(At { file, pos: start, end }, name, policy.clone());
         if start > 0 {
             reader = reader.continuing_after(lines);
         }
-        if let Some(keep) = keep {
-            reader = reader.keep_only(keep.clone());
-        }
-        let mut failed = None;
-        let records = reader.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
-        let part = directory::interpret_part(records, &cfg.directory, wanted, &hasher);
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(part),
-        }
+        each(reader)
     };
-    let parts = crate::parts::map_on_threads(ranges.into_iter().zip(lines_before).collect(), read_part);
-    // The first error in file order is the one reading the file in one go would have met.
-    let parts = parts.into_iter().collect::<Result<Vec<Part>, SourceError>>()?;
-    Ok(directory::join_parts(parts, hasher))
+    Ok(crate::parts::map_on_threads(ranges.into_iter().zip(lines_before).collect(), read_part))
 }
 
 /// Where to cut the file into about `parts` parts: the start of the line after a blank line at
@@ -149,7 +176,7 @@ fn count_lines(file: &File, start: u64, end: u64) -> std::io::Result<u64> {
 
 /// The bytes `pos..end` of a file, read by position: threads share one open file without
 /// sharing a file offset.
-struct At<'a> {
+pub struct At<'a> {
     file: &'a File,
     pos: u64,
     end: u64,

@@ -4,7 +4,7 @@ pub mod csv;
 pub mod directory;
 pub mod json;
 pub mod ldif;
-mod ldif_parts;
+pub mod ldif_parts;
 pub mod scim;
 mod user_record;
 
@@ -136,6 +136,74 @@ impl Value {
             Value::Binary(_) => None,
         }
     }
+
+    #[inline]
+    pub fn borrowed(&self) -> ValueRef<'_> {
+        match self {
+            Value::Text(s) => ValueRef::Text(s),
+            Value::Binary(b) => ValueRef::Binary(b),
+        }
+    }
+}
+
+/// A [`Value`] borrowed: from a [`Record`], or from the LDIF reader's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueRef<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+impl<'a> ValueRef<'a> {
+    #[inline]
+    pub fn as_text(self) -> Option<&'a str> {
+        match self {
+            ValueRef::Text(s) => Some(s),
+            ValueRef::Binary(_) => None,
+        }
+    }
+
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Text(s) => Value::Text(s.to_owned()),
+            ValueRef::Binary(b) => Value::Binary(b.to_owned()),
+        }
+    }
+}
+
+/// What directory interpretation reads of an entry: an owned [`Record`], or an LDIF entry
+/// borrowed from the reader ([`ldif::Entry`]), which a million-user read goes through without
+/// copying the values it does not keep.
+pub trait SourceEntry {
+    fn dn(&self) -> &str;
+    fn origin(&self) -> Origin;
+    /// `(lowercased attribute description, value)` in source order.
+    fn attributes(&self) -> impl Iterator<Item = (&str, ValueRef<'_>)>;
+
+    /// All values of an attribute (name compared case-insensitively, options ignored).
+    #[inline]
+    fn values_of<'s>(&'s self, name: &'s str) -> impl Iterator<Item = ValueRef<'s>> {
+        self.attributes().filter(move |(n, _)| is_type(n, name)).map(|(_, v)| v)
+    }
+
+    /// The first text value of an attribute.
+    #[inline]
+    fn text_of<'s>(&'s self, name: &'s str) -> Option<&'s str> {
+        self.values_of(name).find_map(ValueRef::as_text)
+    }
+}
+
+impl SourceEntry for Record {
+    fn dn(&self) -> &str {
+        &self.dn
+    }
+
+    fn origin(&self) -> Origin {
+        self.origin.clone()
+    }
+
+    fn attributes(&self) -> impl Iterator<Item = (&str, ValueRef<'_>)> {
+        self.attrs.iter().map(|(n, v)| (n.as_str(), v.borrowed()))
+    }
 }
 
 pub use crate::model::Origin;
@@ -170,6 +238,7 @@ impl Record {
 
 /// Whether the description `desc` (`cn;lang-de`) is of the attribute type `name` (`CN`):
 /// [`attr_base`] and a case-insensitive comparison, without searching the whole description.
+#[inline]
 fn is_type(desc: &str, name: &str) -> bool {
     let (d, n) = (desc.as_bytes(), name.as_bytes());
     d.len() >= n.len() && d[..n.len()].eq_ignore_ascii_case(n) && d.get(n.len()).is_none_or(|&b| b == b';')

@@ -6,7 +6,7 @@
 //! `UserRecord` holds only text values, all in one buffer, with attribute names shared between
 //! records (about 25 bytes plus the value per attribute).
 
-use super::{attr_base, is_type, Origin, Record, Value};
+use super::{attr_base, is_type, Origin, Record, SourceEntry, ValueRef};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -42,13 +42,33 @@ impl UserRecord {
     /// Keeps the text values of `record` whose attribute type is in `keep` (all when `None`).
     /// Binary values are dropped: the mapping reads text only.
     pub fn keep(record: Record, keep: Option<&HashSet<String>>, names: &mut Names) -> UserRecord {
+        let Record { origin, dn, attrs } = record;
+        let values = attrs.iter().map(|(name, value)| (name.as_str(), value.borrowed()));
+        Self::build(origin, dn, values, keep, names)
+    }
+
+    /// [`Self::keep`] from an entry that may be borrowed from the reader: only what is kept is
+    /// copied.
+    pub fn from_entry(
+        entry: &impl SourceEntry,
+        keep: Option<&HashSet<String>>,
+        names: &mut Names,
+    ) -> UserRecord {
+        Self::build(entry.origin(), entry.dn().to_owned(), entry.attributes(), keep, names)
+    }
+
+    fn build<'v>(
+        origin: Origin,
+        dn: String,
+        values: impl Iterator<Item = (&'v str, ValueRef<'v>)>,
+        keep: Option<&HashSet<String>>,
+        names: &mut Names,
+    ) -> UserRecord {
         let wanted = |n: &str| keep.is_none_or(|k| k.contains(attr_base(n)));
-        let kept: Vec<(Arc<str>, &str)> = record
-            .attrs
-            .iter()
+        let kept: Vec<(Arc<str>, &str)> = values
             .filter_map(|(name, value)| match value {
-                Value::Text(t) => names.intern(name, wanted).map(|name| (name, t.as_str())),
-                Value::Binary(_) => None,
+                ValueRef::Text(t) => names.intern(name, wanted).map(|name| (name, t)),
+                ValueRef::Binary(_) => None,
             })
             .collect();
         // Both allocated at their final size: shrinking a block by reallocation may keep the
@@ -60,7 +80,7 @@ impl UserRecord {
             attrs.push((name, offset(text.len())));
         }
         let (attrs, text) = (attrs.into_boxed_slice(), text.into_boxed_str());
-        UserRecord { origin: record.origin, dn: record.dn, attrs, text }
+        UserRecord { origin, dn, attrs, text }
     }
 
     /// `(lowercased attribute description, value)` in source order.
@@ -112,6 +132,7 @@ fn offset(len: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Value;
 
     fn record(attrs: &[(&str, Value)]) -> Record {
         Record {
