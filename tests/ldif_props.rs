@@ -249,3 +249,95 @@ proptest! {
         }
     }
 }
+
+/// Gives at most `step` bytes per read, as a pipe may.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+/// Everything the reader gives through the borrowing API, made owned, up to the first error.
+fn read_borrowed(mut reader: LdifReader<impl std::io::Read>) -> Vec<Result<Record, String>> {
+    let mut out = Vec::new();
+    loop {
+        match reader.next_entry() {
+            Ok(Some(entry)) => out.push(Ok(entry.to_record())),
+            Ok(None) => return out,
+            Err(e) => {
+                out.push(Err(e.to_string()));
+                return out;
+            }
+        }
+    }
+}
+
+fn read_owned(input: &[u8]) -> Vec<Result<Record, String>> {
+    let reader = LdifReader::new(input, "p.ldif", UrlPolicy::default());
+    let mut out = Vec::new();
+    for item in reader {
+        let failed = item.is_err();
+        out.push(item.map_err(|e| e.to_string()));
+        if failed {
+            break;
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Lines, folds, base64 values and entries across refills of a small read buffer, read a
+    /// few bytes at a time: the same records, the same first error and line.
+    #[test]
+    fn small_read_buffers_give_the_same_result(
+        input in prop_oneof![ldif_like(), (prop::collection::vec(entry(), 0..4), style()).prop_map(|(e, s)| write(&e, &s).0)],
+        size in 1..48usize,
+        step in prop_oneof![Just(1usize), 1..16usize, Just(usize::MAX)],
+    ) {
+        let owned = read_owned(&input);
+        let reader = LdifReader::new(Trickle { bytes: &input, step }, "p.ldif", UrlPolicy::default())
+            .with_buffer_size(size);
+        prop_assert_eq!(read_borrowed(reader), owned);
+    }
+}
+
+/// Every file of the shared corpus and of tests/data/ldif reads the same through the borrowing
+/// API, with a tiny and the default read buffer, as through the owned one.
+#[test]
+fn borrowed_and_owned_entries_agree_over_the_corpus() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [root.join("tests/data/ldif"), root.join("../shared/ldif-corpus")] {
+        let mut stack = vec![dir];
+        while let Some(dir) = stack.pop() {
+            let Ok(listing) = std::fs::read_dir(&dir) else { continue };
+            for item in listing.flatten() {
+                let path = item.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "ldif") {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    for path in files {
+        let bytes = std::fs::read(&path).expect("reads");
+        let owned = read_owned(&bytes);
+        for size in [7, 4096, 1 << 20] {
+            let reader = LdifReader::new(&bytes[..], "p.ldif", UrlPolicy::default()).with_buffer_size(size);
+            assert_eq!(read_borrowed(reader), owned, "{} with a buffer of {size}", path.display());
+        }
+    }
+}

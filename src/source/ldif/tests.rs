@@ -431,3 +431,126 @@ fn keep_only_drops_other_attributes_but_still_checks_them() {
         .expect_err("invalid base64 is refused");
     assert!(err.to_string().contains("t.ldif:3: invalid base64 in value of \"description\""), "{err}");
 }
+
+/// Gives at most `step` bytes per read, as a pipe may.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+/// Reads `input` with read buffers from one byte up (so that every line, fold, base64 value
+/// and entry crosses a refill, and entries are longer than the buffer) and through reads of a
+/// few bytes; every way must give what the default buffer gives, records and error alike.
+fn read_through_small_buffers(input: &[u8]) -> Result<Vec<Record>, LdifError> {
+    let whole = LdifReader::new(input, "t.ldif", UrlPolicy::default()).collect::<Result<Vec<_>, _>>();
+    for size in [1, 2, 3, 5, 8, 13, 21, 64, 200] {
+        for step in [1, 7, usize::MAX] {
+            let trickle = Trickle { bytes: input, step };
+            let reader = LdifReader::new(trickle, "t.ldif", UrlPolicy::default()).with_buffer_size(size);
+            let small = reader.collect::<Result<Vec<_>, _>>();
+            assert_eq!(format!("{small:?}"), format!("{whole:?}"), "buffer of {size} bytes, reads of {step}");
+        }
+    }
+    whole
+}
+
+#[test]
+fn entries_longer_than_the_read_buffer_are_read_whole() {
+    let mut input = String::from("version: 1\n\n");
+    for i in 0..40 {
+        input += &format!("dn: uid=u{i},dc=x\nobjectClass: person\n");
+        for j in 0..(i % 7) * 30 {
+            input += &format!("description: value {j} of entry {i}\n");
+        }
+        input += "\n";
+    }
+    let records = read_through_small_buffers(input.as_bytes()).expect("parses");
+    assert_eq!(records.len(), 40);
+    assert_eq!(records[6].values("description").count(), 180);
+    let big = LdifReader::new(input.as_bytes(), "t.ldif", UrlPolicy::default()).with_buffer_size(64);
+    assert_eq!(big.count(), 40);
+}
+
+#[test]
+fn folds_base64_crlf_and_bom_across_refills() {
+    let input = "\u{FEFF}version: 1\r\n\r\n# a comment\r\n  continued\r\ndn: cn=Barbara Jensen,ou=Information \
+                 Technology Division,\r\n ou=People,dc=example,dc=com\r\ndescription: one\r\n  two\r\n three\r\n\
+                 sn:: IEpl\r\n bnNlbiA=\r\nphoto:: /9j/\r\ncn: A\r\n\r\n\r\ndn:: Y249w4Q=\r\ncn: \u{e9}\r\n \u{e9}";
+    let records = read_through_small_buffers(input.as_bytes()).expect("parses");
+    assert_eq!(records[0].origin.line, 5);
+    assert_eq!(
+        records[0].dn,
+        "cn=Barbara Jensen,ou=Information Technology Division,ou=People,dc=example,dc=com"
+    );
+    assert_eq!(
+        attrs(&records[0]),
+        [
+            ("description", &text("one twothree")),
+            ("sn", &text(" Jensen ")),
+            ("photo", &Value::Binary(vec![0xFF, 0xD8, 0xFF])),
+            ("cn", &text("A")),
+        ]
+    );
+    assert_eq!((records[1].dn.as_str(), records[1].origin.line), ("cn=Ä", 16));
+    assert_eq!(records[1].first_text("cn"), Some("éé"));
+}
+
+#[test]
+fn errors_and_their_lines_do_not_depend_on_the_read_buffer() {
+    let inputs: [&[u8]; 9] = [
+        b"dn: cn=A\n\ndn: cn=B\ncn: a\n b\nmail:: !!\n",
+        b"dn: cn=A\ncn: Andr\xE8\nmail:: !!\n",
+        b"dn: cn=A\ncn: ok\ncn: a\0b\n",
+        b"dn: cn=A\n# \xFF comments may hold anything\ncn: A\xC3\n \xA9\n",
+        b"dn: cn=A\ncn: A\ndn: cn=B\n",
+        b"dn: cn=A\ncn: A\nchangetype: modify\n",
+        b"dn: cn=a\n\nsearch: 2\nresult: 4 Size limit exceeded\n",
+        b"\xEF\xBB\xBF dn: cn=A\n",
+        b"dn: cn=A\ncn: A\n\r",
+    ];
+    let mut outcomes = Vec::new();
+    for input in inputs {
+        outcomes.push(match read_through_small_buffers(input) {
+            Ok(records) => format!("{} records", records.len()),
+            Err(e) => e.to_string().chars().take(40).collect(),
+        });
+    }
+    expect![[r#"
+        [
+            "t.ldif:6: invalid base64 in value of \"ma",
+            "t.ldif:2: value of \"cn\" is not valid UTF",
+            "t.ldif:3: value of \"cn\" holds a NUL byte",
+            "1 records",
+            "t.ldif:3: a second dn line inside the en",
+            "t.ldif:3: \"changetype: modify\" makes thi",
+            "t.ldif:4: ldapsearch reported \"result: 4",
+            "t.ldif:1: line starts with a space, so i",
+            "t.ldif:3: line \"\r\" has no colon; every l",
+        ]
+    "#]]
+    .assert_debug_eq(&outcomes);
+}
+
+#[test]
+fn borrowed_entries_are_the_records() {
+    let input = "dn: uid=a,dc=x\nobjectClass: person\nCN: A\nphoto:: AP8=\ndescription: x\n y\n\n\
+                 dn: uid=b,dc=x\ncn: B\n";
+    let records = parse(input);
+    let mut reader = LdifReader::new(input.as_bytes(), "t.ldif", UrlPolicy::default()).with_buffer_size(4);
+    let mut entries = Vec::new();
+    while let Some(entry) = reader.next_entry().expect("parses") {
+        assert_eq!(entry.attrs().len(), entry.to_record().attrs.len());
+        entries.push(entry.to_record());
+    }
+    assert_eq!(entries, records);
+    assert_eq!(records[0].first_text("cn"), Some("A"));
+}
