@@ -1,7 +1,7 @@
 //! Benchmarks of the parts of a run, over a generated directory (benches/gen): the LDIF reader
-//! (every attribute, and only those the bench mapping reads), directory interpretation, mapping,
-//! loading the snapshot and planning with no change. `cargo bench --bench parts`; the user count
-//! comes from `SCIMSYNC_BENCH_USERS` (default 10,000).
+//! (every attribute borrowed or as owned records, and only those the bench mapping reads),
+//! directory interpretation, mapping, loading the snapshot and planning with no change.
+//! `cargo bench --bench parts`; the user count comes from `SCIMSYNC_BENCH_USERS` (default 10,000).
 
 #[path = "tool/confirm.rs"]
 mod confirm;
@@ -14,8 +14,9 @@ use divan::{black_box, Bencher};
 use scimsync::config::{Config, SourceKind};
 use scimsync::model::DesiredState;
 use scimsync::reconcile::{self, Snapshot};
-use scimsync::source::directory::{interpret_keeping, SourceDirectory};
+use scimsync::source::directory::{join_parts, DnHasher, PartBuilder, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
+use scimsync::source::ValueRef;
 use scimsync::store::{RunKind, Store};
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -46,6 +47,8 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     Fixture { ldif, config, wanted }
 });
 
+/// Reads and interprets the export as `scimsync` does: each entry borrowed from the reader while
+/// the directory takes what it keeps of it.
 fn read(fx: &Fixture) -> SourceDirectory {
     let mut reader = LdifReader::new(&fx.ldif[..], "bench.ldif", UrlPolicy::default());
     let mut keep: HashSet<String> =
@@ -54,7 +57,28 @@ fn read(fx: &Fixture) -> SourceDirectory {
         keep.extend(w.iter().cloned());
         reader = reader.keep_only(keep);
     }
-    interpret_keeping(reader.map(|r| r.expect("parses")), &fx.config.source.directory, fx.wanted.as_ref())
+    let hasher = DnHasher::default();
+    let mut part = PartBuilder::new(&fx.config.source.directory, fx.wanted.as_ref(), &hasher);
+    while let Some(entry) = reader.next_entry().expect("parses") {
+        part.add(&entry);
+    }
+    join_parts(vec![part.finish()], hasher)
+}
+
+/// Every entry of the export through the borrowing API, every name and value touched.
+fn touch_every_value(mut reader: LdifReader<&[u8]>) -> usize {
+    let mut bytes = 0;
+    while let Some(entry) = reader.next_entry().expect("parses") {
+        bytes += black_box(entry.dn()).len();
+        for (name, value) in entry.attrs() {
+            black_box(name);
+            bytes += match black_box(value) {
+                ValueRef::Text(text) => text.len(),
+                ValueRef::Binary(b) => b.len(),
+            };
+        }
+    }
+    bytes
 }
 
 fn desired(fx: &Fixture) -> DesiredState {
@@ -75,13 +99,8 @@ fn snapshot_store(fx: &Fixture) -> (Store, DesiredState) {
 #[divan::bench(sample_count = 10)]
 fn ldif_parse_every_attribute(b: Bencher) {
     let fx = &*FIXTURE;
-    b.counter(BytesCount::of_slice(&fx.ldif)).bench(|| {
-        let reader = LdifReader::new(&fx.ldif[..], "bench.ldif", UrlPolicy::default());
-        reader.fold(0usize, |n, r| {
-            black_box(r.expect("parses"));
-            n + 1
-        })
-    });
+    b.counter(BytesCount::of_slice(&fx.ldif))
+        .bench(|| touch_every_value(LdifReader::new(&fx.ldif[..], "bench.ldif", UrlPolicy::default())));
 }
 
 #[divan::bench(sample_count = 10)]
@@ -93,6 +112,16 @@ fn ldif_parse_mapped_attributes(b: Bencher) {
     b.counter(BytesCount::of_slice(&fx.ldif)).bench(|| {
         let reader =
             LdifReader::new(&fx.ldif[..], "bench.ldif", UrlPolicy::default()).keep_only(keep.clone());
+        touch_every_value(reader)
+    });
+}
+
+/// Owned records, as the `Iterator` gives them: every value copied.
+#[divan::bench(sample_count = 10)]
+fn ldif_records_every_attribute(b: Bencher) {
+    let fx = &*FIXTURE;
+    b.counter(BytesCount::of_slice(&fx.ldif)).bench(|| {
+        let reader = LdifReader::new(&fx.ldif[..], "bench.ldif", UrlPolicy::default());
         reader.fold(0usize, |n, r| {
             black_box(r.expect("parses"));
             n + 1

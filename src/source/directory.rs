@@ -1,7 +1,7 @@
 //! Reads directory records as users and groups: group classes and member attributes, source
 //! keys, AD `userAccountControl`, and nested groups flattened (SPEC §2).
 
-use super::{Names, Record, SourceEntry, UserRecord, ValueRef};
+use super::{is_type, Names, Record, SourceEntry, UserRecord, ValueRef};
 use crate::config::DirectoryRules;
 use crate::model::{Skip, SourceKey};
 use base64::Engine;
@@ -294,11 +294,20 @@ impl<'r> PartBuilder<'r> {
     pub fn add(&mut self, record: &impl SourceEntry) {
         let (rules, part) = (self.rules, &mut self.part);
         part.records_read += 1;
-        // One pass over the entry's object classes for both questions.
-        let (mut group, mut person) = (false, false);
-        for class in record.values_of("objectclass").filter_map(ValueRef::as_text) {
-            group = group || rules.group_classes.iter().any(|g| class.eq_ignore_ascii_case(g));
-            person = person || PERSON_CLASSES.iter().any(|p| class.eq_ignore_ascii_case(p));
+        // One pass for the attributes every entry is asked about.
+        let (mut group, mut person, mut uid, mut uac, mut locked) = (false, false, None, None, false);
+        for (name, value) in record.attributes() {
+            let Some(text) = value.as_text() else { continue };
+            if is_type(name, "objectclass") {
+                group = group || rules.group_classes.iter().any(|g| text.eq_ignore_ascii_case(g));
+                person = person || PERSON_CLASSES.iter().any(|p| text.eq_ignore_ascii_case(p));
+            } else if is_type(name, "uid") {
+                uid = uid.or(Some(text));
+            } else if is_type(name, "useraccountcontrol") {
+                uac = uac.or(Some(text));
+            } else if is_type(name, "nsaccountlock") {
+                locked = locked || text.eq_ignore_ascii_case("true");
+            }
         }
         if group {
             part.raw_groups.push(ldap_group(record, rules));
@@ -310,14 +319,15 @@ impl<'r> PartBuilder<'r> {
             return;
         }
         let key = source_key(record, rules);
-        let active = !disabled(record);
+        // AD `userAccountControl` bit 0x2, 389-ds `nsAccountLock: true`.
+        let disabled = uac.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|v| v & 0x2 != 0) || locked;
         let idx = part.users.len();
         part.dn_hashes.push(self.hasher.0.hash_one(normalize_dn(record.dn())));
-        if let Some(uid) = record.text_of("uid") {
+        if let Some(uid) = uid {
             part.uids.entry(uid.to_owned()).or_insert(idx);
         }
         let record = UserRecord::from_entry(record, self.keep, &mut self.names);
-        part.users.push(SourceUser { key, record, active, groups: BTreeSet::new() });
+        part.users.push(SourceUser { key, record, active: !disabled, groups: BTreeSet::new() });
     }
 
     pub fn finish(self) -> Part {
@@ -388,16 +398,6 @@ fn ldap_group(record: &impl SourceEntry, rules: &DirectoryRules) -> RawGroup {
 fn first_rdn_value(dn: &str) -> String {
     let rdn = dn.split(',').next().unwrap_or(dn);
     rdn.split_once('=').map_or(rdn, |(_, v)| v).trim().to_owned()
-}
-
-/// AD `userAccountControl` bit 0x2, 389-ds `nsAccountLock: true`.
-fn disabled(record: &impl SourceEntry) -> bool {
-    let uac = record.text_of("useraccountcontrol").and_then(|v| v.trim().parse::<u64>().ok());
-    uac.is_some_and(|v| v & 0x2 != 0)
-        || record
-            .values_of("nsaccountlock")
-            .filter_map(ValueRef::as_text)
-            .any(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// Resolves member references, flattening nested groups (cycles are cut), and records each

@@ -22,19 +22,38 @@ pub struct UserRecord {
 }
 
 /// Attribute descriptions shared between the records of one read, each with whether it is kept:
-/// one hash lookup per value decides both. One `Names` serves one `keep` set.
+/// one hash lookup per value decides both, or only a comparison when the record has the same
+/// description at the same position as the record before. One `Names` serves one `keep` set.
 #[derive(Default)]
-pub struct Names(HashMap<Arc<str>, bool, foldhash::fast::RandomState>);
+pub struct Names {
+    all: HashMap<Arc<str>, bool, foldhash::fast::RandomState>,
+    /// The description at each position of the record before.
+    last: Vec<(Arc<str>, bool)>,
+}
 
 impl Names {
-    fn intern(&mut self, name: &str, wanted: impl FnOnce(&str) -> bool) -> Option<Arc<str>> {
-        if let Some((n, kept)) = self.0.get_key_value(name) {
-            return kept.then(|| n.clone());
+    /// The shared description and whether it is kept, for the `position`-th value of a record.
+    fn intern(&mut self, position: usize, name: &str, wanted: impl FnOnce(&str) -> bool) -> (Arc<str>, bool) {
+        if let Some((n, kept)) = self.last.get(position) {
+            if **n == *name {
+                return (n.clone(), *kept);
+            }
         }
-        let n: Arc<str> = name.into();
-        let kept = wanted(name);
-        self.0.insert(n.clone(), kept);
-        kept.then_some(n)
+        let found = match self.all.get_key_value(name) {
+            Some((n, kept)) => (n.clone(), *kept),
+            None => {
+                let n: Arc<str> = name.into();
+                let kept = wanted(name);
+                self.all.insert(n.clone(), kept);
+                (n, kept)
+            }
+        };
+        if let Some(slot) = self.last.get_mut(position) {
+            *slot = found.clone();
+        } else if position == self.last.len() {
+            self.last.push(found.clone());
+        }
+        found
     }
 }
 
@@ -66,8 +85,12 @@ impl UserRecord {
     ) -> UserRecord {
         let wanted = |n: &str| keep.is_none_or(|k| k.contains(attr_base(n)));
         let kept: Vec<(Arc<str>, &str)> = values
-            .filter_map(|(name, value)| match value {
-                ValueRef::Text(t) => names.intern(name, wanted).map(|name| (name, t)),
+            .enumerate()
+            .filter_map(|(i, (name, value))| match value {
+                ValueRef::Text(t) => match names.intern(i, name, wanted) {
+                    (name, true) => Some((name, t)),
+                    (_, false) => None,
+                },
                 ValueRef::Binary(_) => None,
             })
             .collect();
