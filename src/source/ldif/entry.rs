@@ -1,9 +1,28 @@
 //! [`Entry`]: an LDIF entry as the reader hands it out, its values borrowed from the read buffer.
 
 use super::names::Names;
-use super::parse::{Attr, Loc, Parser};
+use super::parse::Parser;
 use crate::source::{Origin, Record, SourceEntry, ValueRef};
 use std::sync::Arc;
+
+/// Where a value of the parsed entry is.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Loc {
+    /// Bytes of the entry's text in the read buffer: a plain value on one line.
+    Text(usize, usize),
+    /// Bytes of the decoded text: a folded, base64 or URL value, or any value of an entry that
+    /// was checked value by value.
+    Decoded(usize, usize),
+    /// Bytes of the decoded binary values.
+    Binary(usize, usize),
+}
+
+/// A kept attribute value: its description in [`Names`] and the value.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Attr {
+    pub(super) name: u32,
+    pub(super) value: Loc,
+}
 
 /// An entry borrowed from the reader ([`super::LdifReader::next_entry`]), valid until the next
 /// call. Attribute descriptions are lowercased; with [`super::LdifReader::keep_only`], only the

@@ -39,6 +39,11 @@ impl<'w> Cursor<'w> {
         Cursor { window, eof, at: 0, lines: 0, before }
     }
 
+    /// The number of the first line of the window.
+    pub(super) fn first_number(&self) -> u64 {
+        self.before + 1
+    }
+
     /// The end of the text of the physical line starting at `at` (without `\n` or `\r\n`) and
     /// where the line after it starts; `None` when the window ends before the line does.
     #[inline(always)]
@@ -60,11 +65,17 @@ impl<'w> Cursor<'w> {
     /// the value is in the window (leading spaces skipped), and the cursor moves past the line.
     /// Otherwise `None`, and the cursor stays. The common line, found with one search.
     #[inline(always)]
-    pub(super) fn plain_value(&mut self, name: &[u8]) -> Option<(usize, usize)> {
+    pub(super) fn plain_value(&mut self, name: &[u8], head: Option<&Head>) -> Option<(usize, usize)> {
         let start = self.at;
         let colon = start + name.len();
-        let head = self.window.get(start..=colon)?;
-        if head[name.len()] != b':' || !head.iter().zip(name).all(|(a, b)| a == b) {
+        let named = match (head, self.window.get(start..start + 16)) {
+            (Some(head), Some(bytes)) => head.starts(bytes),
+            _ => {
+                let written = self.window.get(start..=colon)?;
+                written[name.len()] == b':' && written.iter().zip(name).all(|(a, b)| a == b)
+            }
+        };
+        if !named {
             return None;
         }
         let mut value = colon + 1;
@@ -83,6 +94,15 @@ impl<'w> Cursor<'w> {
         self.at = next;
         self.lines += 1;
         Some((value, end))
+    }
+
+    /// What comes before the first colon of the line at the cursor, when that is in its first
+    /// 64 bytes (it may hold anything, a line end included: the caller looks it up).
+    #[inline]
+    pub(super) fn description(&self) -> Option<&'w [u8]> {
+        let line = self.window.get(self.at..)?;
+        let colon = line.iter().take(64).position(|&b| b == b':')?;
+        line.get(..colon)
     }
 
     /// The next logical line: a physical line and its continuation lines (lines starting with one
@@ -131,6 +151,41 @@ impl<'w> Cursor<'w> {
     }
 }
 
+/// An attribute description and its colon as two words, to compare the start of a line with
+/// in a few instructions instead of byte by byte.
+pub(super) struct Head {
+    pattern: [u64; 2],
+    mask: [u64; 2],
+}
+
+impl Head {
+    /// For a description of at most 15 bytes.
+    pub(super) fn new(name: &[u8]) -> Option<Head> {
+        let mut pattern = [0u8; 16];
+        let mut mask = [0u8; 16];
+        pattern.get_mut(..name.len() + 1)?.copy_from_slice(&[name, b":"].concat());
+        mask[..name.len() + 1].fill(0xFF);
+        let words = |b: [u8; 16]| [word(&b[..8]), word(&b[8..])];
+        Some(Head { pattern: words(pattern), mask: words(mask) })
+    }
+
+    /// Whether the 16 `bytes` start with the description and its colon.
+    #[inline(always)]
+    fn starts(&self, bytes: &[u8]) -> bool {
+        bytes.len() >= 16
+            && word(&bytes[..8]) & self.mask[0] == self.pattern[0]
+            && word(&bytes[8..16]) & self.mask[1] == self.pattern[1]
+    }
+}
+
+/// The first eight bytes as a little-endian word.
+#[inline(always)]
+fn word(bytes: &[u8]) -> u64 {
+    let mut eight = [0; 8];
+    eight.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(eight)
+}
+
 /// The first `\n` in `bytes`. Lines are short (27 bytes on average in a directory export): the
 /// first words are searched eight bytes at a time here, which costs less than setting up
 /// `memchr`'s vector search, and `memchr` takes over for a long line.
@@ -140,12 +195,10 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     const NEWLINES: u64 = ONES * b'\n' as u64;
     let mut at = 0;
-    for word in bytes.chunks_exact(8).take(8) {
-        let mut eight = [0; 8];
-        eight.copy_from_slice(word);
+    for eight in bytes.chunks_exact(8).take(8) {
         // A byte of `x` is zero where `bytes` holds a newline; the lowest byte flagged is the
         // first zero byte (a borrow can only flag bytes above a zero byte).
-        let x = u64::from_le_bytes(eight) ^ NEWLINES;
+        let x = word(eight) ^ NEWLINES;
         let flagged = x.wrapping_sub(ONES) & !x & HIGH;
         if flagged != 0 {
             return Some(at + (flagged.trailing_zeros() / 8) as usize);

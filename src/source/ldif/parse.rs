@@ -7,32 +7,14 @@
 //! its outcome, so a paragraph can be parsed again: when the window ends inside it (after more
 //! is read), and to find the first error in line order (see [`Parser::paragraph`]).
 
-use super::lines::{Cursor, Line, Next};
+use super::entry::{Attr, Loc};
+use super::lines::{Cursor, Head, Line, Next};
 use super::names::Names;
 use super::{is_description, is_trailer, show, url, LdifError, UrlPolicy};
 use crate::source::Value;
 use base64::Engine as _;
 use std::collections::HashSet;
 use std::sync::Arc;
-
-/// Where a value of the parsed entry is.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Loc {
-    /// Bytes of the entry's text in the read buffer: a plain value on one line.
-    Text(usize, usize),
-    /// Bytes of the decoded text: a folded, base64 or URL value, or any value of an entry that
-    /// was checked value by value.
-    Decoded(usize, usize),
-    /// Bytes of the decoded binary values.
-    Binary(usize, usize),
-}
-
-/// A kept attribute value: its description in [`Names`] and the value.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Attr {
-    pub(super) name: u32,
-    pub(super) value: Loc,
-}
 
 /// The entry parsed last.
 pub(super) struct Parsed {
@@ -91,6 +73,7 @@ pub(super) struct Parser {
     unfolded: Vec<u8>,
     /// Base64 values being decoded.
     decoding: Vec<u8>,
+    dn_head: Option<Head>,
 }
 
 impl Parser {
@@ -110,6 +93,7 @@ impl Parser {
             },
             unfolded: Vec::new(),
             decoding: Vec::new(),
+            dn_head: Head::new(b"dn"),
         }
     }
 
@@ -141,6 +125,14 @@ impl Parser {
         mut started: bool,
         checked: bool,
     ) -> Result<Step, LdifError> {
+        // Most paragraphs are an entry that starts right away with a plain dn.
+        if !checked {
+            if let Some((from, to)) = cur.plain_value(b"dn", self.dn_head.as_ref()) {
+                self.begin_entry();
+                self.entry.dn = Loc::Text(from, to);
+                return self.entry_lines(cur, unfolded, 0, cur.first_number(), checked);
+            }
+        }
         // Blank lines, then the first line of the paragraph.
         let (mut at, mut line) = loop {
             let at = cur.at;
@@ -205,18 +197,48 @@ impl Parser {
             }
             text => text,
         };
-        // The position of the line in the entry, for the description cache.
-        let mut index = 0;
+        self.entry_lines(cur, unfolded, at, start, checked)
+    }
+
+    /// Parses the lines of an entry after its dn line, which starts at `at` in the window and
+    /// is line `start`.
+    fn entry_lines(
+        &mut self,
+        cur: &mut Cursor<'_>,
+        unfolded: &mut Vec<u8>,
+        at: usize,
+        start: u64,
+        checked: bool,
+    ) -> Result<Step, LdifError> {
+        // The position of the line in the entry and the description before it, for the cache.
+        let (mut index, mut prev) = (0, u32::MAX);
         let end = loop {
             if !checked {
-                if let Some((name, raw, keep)) = self.names.expected(index) {
-                    if let Some((from, to)) = cur.plain_value(raw) {
-                        index += 1;
-                        if keep {
-                            self.entry.attrs.push(Attr { name, value: Loc::Text(from - at, to - at) });
+                // The description at this position in the entries before, the one that followed
+                // the description before last time, or one seen elsewhere.
+                let mut found = self.names.expected(index).and_then(|(id, name)| {
+                    cur.plain_value(&name.raw, name.head.as_ref()).map(|value| (id, name.keep, value))
+                });
+                if found.is_none() {
+                    found = self.names.after(prev).and_then(|(id, name)| {
+                        cur.plain_value(&name.raw, name.head.as_ref()).map(|value| (id, name.keep, value))
+                    });
+                    if let Some((id, ..)) = found {
+                        self.names.remember(index, id);
+                    } else if let Some(raw) = cur.description() {
+                        if let Some((id, keep)) = self.names.find(index, raw) {
+                            found = cur.plain_value(raw, None).map(|value| (id, keep, value));
                         }
-                        continue;
                     }
+                }
+                if let Some((name, keep, (from, to))) = found {
+                    self.names.follows(prev, name);
+                    prev = name;
+                    index += 1;
+                    if keep {
+                        self.entry.attrs.push(Attr { name, value: Loc::Text(from - at, to - at) });
+                    }
+                    continue;
                 }
             }
             let line_at = cur.at;
@@ -271,6 +293,8 @@ impl Parser {
                     self.describe(index, &line, spec)?
                 }
             };
+            self.names.follows(prev, name);
+            prev = name;
             index += 1;
             if keep {
                 let value = self.push_value(&line, spec, at, checked)?;
