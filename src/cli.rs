@@ -144,6 +144,23 @@ fn emit(text: &str, out: Option<&Path>) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `doc` as pretty JSON (as `{value:#}` prints it) and a newline to `out` or stdout, as it
+/// is serialised.
+fn emit_json(doc: &impl serde::Serialize, out: Option<&Path>) -> anyhow::Result<()> {
+    let write = |w: &mut dyn Write| -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+        serde_json::to_writer_pretty(&mut w, doc)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    };
+    match out {
+        Some(path) => std::fs::File::create(path)
+            .and_then(|mut file| write(&mut file))
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => Ok(write(&mut std::io::stdout().lock())?),
+    }
+}
+
 fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> anyhow::Result<ExitCode> {
     let mut store = open_store(config)?;
     let started = now();
@@ -158,17 +175,14 @@ fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> 
         };
     let plan = &prepared.plan;
     let names = prepared.names();
-    let text = match format {
-        Format::Text => render::text(plan, &names),
+    match format {
+        Format::Text => emit(&render::text(plan, &names), out)?,
         Format::Json => {
-            let mut doc = render::json(plan, &names);
-            doc["fingerprint"] = serde_json::to_value(sync::fingerprint(&prepared, &store)?)?;
-            doc["plan"] = serde_json::to_value(plan)?;
-            format!("{doc:#}\n")
+            let fingerprint = sync::fingerprint(&prepared, &store)?;
+            emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out)?;
         }
-        Format::Markdown => render::markdown(plan, &names),
-    };
-    emit(&text, out)?;
+        Format::Markdown => emit(&render::markdown(plan, &names), out)?,
+    }
     let outcome = if plan.is_held() { RunOutcome::Held } else { RunOutcome::Ok };
     store.finish_run(run_id, outcome, Some(plan), None, now())?;
     let code = if plan.is_held() {

@@ -539,3 +539,26 @@ fn json_summary_has_the_contract_keys() {
     assert_eq!(ops.last().unwrap()["op"], "deactivate_user");
     assert!(ops.iter().any(|o| o["op"] == "add_members" && o["displayName"] == "G"));
 }
+
+#[test]
+fn the_streamed_json_document_is_the_one_built_as_a_value() {
+    // Creates, updates, group changes, held deprovisioning with its reason: every part of it.
+    let fixture = format!(
+        "desired:\n{}user new new@x type=technician roles=NOC\nuser u000 changed@x\ngroup g G: u000 new\n\
+         snapshot:\n{}group g G: u000 u099\n",
+        many("u", 1..80, ""),
+        many("u", 0..100, "")
+    );
+    let p = parse(&fixture);
+    let plan = reconcile::plan(&desired_of(&p), &p.snapshot, &Policy::default());
+    assert!(!plan.held.is_empty() && plan.hold_reason.is_some());
+    let names = names(&p);
+    let fingerprint = serde_json::json!({"source": "abc", "snapshot_version": 7});
+    let mut built = render::json(&plan, &names);
+    built["fingerprint"] = fingerprint.clone();
+    built["plan"] = serde_json::to_value(&plan).unwrap();
+    let streamed =
+        serde_json::to_string_pretty(&render::JsonDocument { plan: &plan, names: &names, fingerprint })
+            .unwrap();
+    assert_eq!(streamed, format!("{built:#}"));
+}

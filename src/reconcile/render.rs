@@ -2,6 +2,8 @@
 
 use super::plan::{Change, Op, Plan, Reason};
 use crate::model::SourceKey;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -79,6 +81,70 @@ pub fn op_json(op: &Op, names: &Names) -> Value {
         Op::CreateGroup { .. } | Op::DeleteGroup { .. } => {}
     }
     o
+}
+
+/// The `plan --format json` document, written as it is serialised: the same JSON as
+/// [`json`] with `fingerprint` and the plan itself (`plan`) added, keys in the same (alphabetical)
+/// order, but with one operation's JSON at a time in memory. Built whole, a first plan of a
+/// million users took gigabytes of JSON values.
+pub struct JsonDocument<'a, F> {
+    pub plan: &'a Plan,
+    pub names: &'a Names,
+    pub fingerprint: F,
+}
+
+impl<F: Serialize> Serialize for JsonDocument<'_, F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (plan, names) = (self.plan, self.names);
+        let report = |op: &Op| op_json(op, names);
+        let mut m = serializer.serialize_map(Some(9))?;
+        m.serialize_entry("fingerprint", &self.fingerprint)?;
+        m.serialize_entry("held", &Each(&plan.held, report))?;
+        m.serialize_entry("hold_reason", &plan.hold_reason)?;
+        m.serialize_entry("operations", &Each(&plan.ops, report))?;
+        m.serialize_entry("pending", &Each(&plan.pending, as_value))?;
+        m.serialize_entry("plan", &PlanJson(plan))?;
+        m.serialize_entry("skipped", &Each(&plan.skipped, as_value))?;
+        m.serialize_entry("summary", &as_value(&plan.summary()))?;
+        m.serialize_entry("warnings", &plan.warnings)?;
+        m.end()
+    }
+}
+
+/// A plan as `serde_json::to_value(plan)` prints it (keys in alphabetical order at every
+/// level), one element at a time.
+struct PlanJson<'a>(&'a Plan);
+
+impl Serialize for PlanJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let plan = self.0;
+        let mut m = serializer.serialize_map(Some(6))?;
+        m.serialize_entry("held", &Each(&plan.held, as_value))?;
+        m.serialize_entry("hold_reason", &plan.hold_reason)?;
+        m.serialize_entry("ops", &Each(&plan.ops, as_value))?;
+        m.serialize_entry("pending", &Each(&plan.pending, as_value))?;
+        m.serialize_entry("skipped", &Each(&plan.skipped, as_value))?;
+        m.serialize_entry("warnings", &plan.warnings)?;
+        m.end()
+    }
+}
+
+/// A JSON array of `items`, each made a JSON value only when its turn comes.
+struct Each<'a, T, F>(&'a [T], F);
+
+impl<T, F: Fn(&T) -> Value> Serialize for Each<'_, T, F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for item in self.0 {
+            seq.serialize_element(&(self.1)(item))?;
+        }
+        seq.end()
+    }
+}
+
+/// A plan's own types always serialise.
+fn as_value<T: Serialize>(item: &T) -> Value {
+    serde_json::to_value(item).expect("plan types serialise to JSON")
 }
 
 pub fn json(plan: &Plan, names: &Names) -> Value {
