@@ -553,9 +553,10 @@ fn the_streamed_json_document_is_the_one_built_as_a_value() {
     let plan = reconcile::plan(&desired_of(&p), &p.snapshot, &Policy::default());
     assert!(!plan.held.is_empty() && plan.hold_reason.is_some());
     let names = names(&p);
-    let fingerprint = serde_json::json!({"source": "abc", "snapshot_version": 7});
+    // Fields declared out of alphabetical order, as in the real one.
+    let fingerprint = scimsync::sync::Fingerprint { source: "abc".into(), snapshot_version: 7 };
     let mut built = render::json(&plan, &names);
-    built["fingerprint"] = fingerprint.clone();
+    built["fingerprint"] = serde_json::to_value(&fingerprint).unwrap();
     built["plan"] = serde_json::to_value(&plan).unwrap();
     let streamed =
         serde_json::to_string_pretty(&render::JsonDocument { plan: &plan, names: &names, fingerprint })

@@ -98,7 +98,7 @@ impl<F: Serialize> Serialize for JsonDocument<'_, F> {
         let (plan, names) = (self.plan, self.names);
         let report = |op: &Op| op_json(op, names);
         let mut m = serializer.serialize_map(Some(9))?;
-        m.serialize_entry("fingerprint", &self.fingerprint)?;
+        m.serialize_entry("fingerprint", &as_value(&self.fingerprint))?;
         m.serialize_entry("held", &Each(&plan.held, report))?;
         m.serialize_entry("hold_reason", &plan.hold_reason)?;
         m.serialize_entry("operations", &Each(&plan.ops, report))?;
@@ -142,7 +142,8 @@ impl<T, F: Fn(&T) -> Value> Serialize for Each<'_, T, F> {
     }
 }
 
-/// A plan's own types always serialise.
+/// A value as `serde_json::Value` prints it: object keys in alphabetical order. A plan's own types
+/// always serialise.
 fn as_value<T: Serialize>(item: &T) -> Value {
     serde_json::to_value(item).expect("plan types serialise to JSON")
 }
