@@ -144,21 +144,53 @@ fn emit(text: &str, out: Option<&Path>) -> anyhow::Result<()> {
     }
 }
 
-/// Writes `doc` as pretty JSON (as `{value:#}` prints it) and a newline to `out` or stdout, as it
-/// is serialised.
-fn emit_json(doc: &impl serde::Serialize, out: Option<&Path>) -> anyhow::Result<()> {
-    let write = |w: &mut dyn Write| -> std::io::Result<()> {
+/// Writes a report to `out` or stdout as `write` makes it, through a buffer: a first plan of a
+/// million users is gigabytes of JSON, more than half a gigabyte of text.
+fn emit_with(
+    out: Option<&Path>,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut dyn Write>) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let buffered = |w: &mut dyn Write| -> std::io::Result<()> {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
-        serde_json::to_writer_pretty(&mut w, doc)?;
-        w.write_all(b"\n")?;
+        write(&mut w)?;
         w.flush()
     };
     match out {
         Some(path) => std::fs::File::create(path)
-            .and_then(|mut file| write(&mut file))
+            .and_then(|mut file| buffered(&mut file))
             .with_context(|| format!("cannot write {}", path.display())),
-        None => Ok(write(&mut std::io::stdout().lock())?),
+        None => Ok(buffered(&mut std::io::stdout().lock())?),
     }
+}
+
+/// `doc` as pretty JSON (as `{value:#}` prints it) and a newline, written as it is serialised.
+fn emit_json(doc: &impl serde::Serialize, out: Option<&Path>) -> anyhow::Result<()> {
+    emit_with(out, |w| {
+        serde_json::to_writer_pretty(&mut *w, doc)?;
+        w.write_all(b"\n")
+    })
+}
+
+/// The text report of a plan, written as it is made.
+fn emit_text(plan: &crate::reconcile::Plan, names: &render::Names, out: Option<&Path>) -> anyhow::Result<()> {
+    /// `fmt::Write` onto an `io::Write`, keeping the I/O error that `fmt::Error` cannot carry.
+    struct Adapter<W> {
+        inner: W,
+        error: Option<std::io::Error>,
+    }
+    impl<W: Write> std::fmt::Write for Adapter<W> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.inner.write_all(s.as_bytes()).map_err(|e| {
+                self.error = Some(e);
+                std::fmt::Error
+            })
+        }
+    }
+    emit_with(out, |w| {
+        let mut adapter = Adapter { inner: w, error: None };
+        render::write_text(&mut adapter, plan, names)
+            .map_err(|_| adapter.error.take().unwrap_or_else(|| std::io::Error::other("formatting failed")))
+    })
 }
 
 fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> anyhow::Result<ExitCode> {
@@ -176,7 +208,7 @@ fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> 
     let plan = &prepared.plan;
     let names = prepared.names();
     match format {
-        Format::Text => emit(&render::text(plan, &names), out)?,
+        Format::Text => emit_text(plan, &names, out)?,
         Format::Json => {
             let fingerprint = sync::fingerprint(&prepared, &store)?;
             emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out)?;

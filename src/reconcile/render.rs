@@ -6,7 +6,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 /// Names objects in reports: source key → userName or displayName.
 pub type Names = BTreeMap<SourceKey, String>;
@@ -160,35 +160,35 @@ pub fn json(plan: &Plan, names: &Names) -> Value {
     })
 }
 
-fn text_op(out: &mut String, op: &Op, names: &Names, indent: &str) {
+fn text_op(out: &mut impl Write, op: &Op, names: &Names, indent: &str) -> fmt::Result {
     let label = op.label();
-    let _ = match op {
+    match op {
         Op::CreateUser { user } => {
-            let _ = writeln!(out, "{indent}+ user {label}");
+            writeln!(out, "{indent}+ user {label}")?;
             for (a, v) in &user.attrs {
-                let _ = writeln!(out, "{indent}    {:<30} {v:?}", a.name());
+                writeln!(out, "{indent}    {:<30} {v:?}", a.name())?;
             }
             if !user.roles.is_empty() {
                 let roles: Vec<_> = user.roles.iter().collect();
-                let _ = writeln!(out, "{indent}    {:<30} {roles:?}", "roles");
+                writeln!(out, "{indent}    {:<30} {roles:?}", "roles")?;
             }
             Ok(())
         }
         Op::UpdateUser { changes, .. } | Op::ReactivateUser { changes, .. } => {
             let what = if matches!(op, Op::ReactivateUser { .. }) { " (reactivate)" } else { "" };
-            let _ = writeln!(out, "{indent}~ user {label}{what}");
+            writeln!(out, "{indent}~ user {label}{what}")?;
             if !what.is_empty() {
-                let _ = writeln!(out, "{indent}    {:<30} false → true", "active");
+                writeln!(out, "{indent}    {:<30} false → true", "active")?;
             }
             for c in changes {
-                let _ = match c {
+                match c {
                     Change::Set { attr, before, after } => {
-                        writeln!(out, "{indent}    {:<30} {} → {}", attr.name(), show(before), show(after))
+                        writeln!(out, "{indent}    {:<30} {} → {}", attr.name(), show(before), show(after))?
                     }
                     Change::Roles { before, after } => {
-                        writeln!(out, "{indent}    {:<30} {before:?} → {after:?}", "roles")
+                        writeln!(out, "{indent}    {:<30} {before:?} → {after:?}", "roles")?
                     }
-                };
+                }
             }
             Ok(())
         }
@@ -202,16 +202,16 @@ fn text_op(out: &mut String, op: &Op, names: &Names, indent: &str) {
         Op::RenameGroup { from, to, .. } => writeln!(out, "{indent}~ group {from:?} → {to:?}"),
         Op::AddMembers { members, .. } | Op::RemoveMembers { members, .. } => {
             let sign = if matches!(op, Op::AddMembers { .. }) { '+' } else { '-' };
-            let _ = writeln!(out, "{indent}~ group {label:?}: {sign} {} member(s)", members.len());
+            writeln!(out, "{indent}~ group {label:?}: {sign} {} member(s)", members.len())?;
             for k in members {
-                let _ = writeln!(out, "{indent}    {sign} {}", name(names, k));
+                writeln!(out, "{indent}    {sign} {}", name(names, k))?;
             }
             Ok(())
         }
         Op::DeleteGroup { .. } => {
             writeln!(out, "{indent}- group {label:?} (delete: missing from the source)")
         }
-    };
+    }
 }
 
 fn summary_line(plan: &Plan) -> String {
@@ -234,40 +234,46 @@ fn summary_line(plan: &Plan) -> String {
 
 pub fn text(plan: &Plan, names: &Names) -> String {
     let mut out = String::new();
+    write_text(&mut out, plan, names).expect("writing to a string cannot fail");
+    out
+}
+
+/// [`text`], written to `out` as it is made: the report of a first plan of a million users is
+/// more than half a gigabyte.
+pub fn write_text(out: &mut impl Write, plan: &Plan, names: &Names) -> fmt::Result {
     if plan.ops.is_empty() {
-        out.push_str("No changes. The target matches the source.\n");
+        out.write_str("No changes. The target matches the source.\n")?;
     } else {
-        out.push_str("scimsync will perform the following actions:\n\n");
+        out.write_str("scimsync will perform the following actions:\n\n")?;
         for op in &plan.ops {
-            text_op(&mut out, op, names, "  ");
+            text_op(out, op, names, "  ")?;
         }
     }
     if let Some(reason) = &plan.hold_reason {
-        let _ = writeln!(out, "\nHeld by the safety threshold: {reason}");
+        writeln!(out, "\nHeld by the safety threshold: {reason}")?;
         for op in &plan.held {
-            text_op(&mut out, op, names, "  ");
+            text_op(out, op, names, "  ")?;
         }
     }
     if !plan.pending.is_empty() {
-        out.push_str("\nWithin the grace period (deprovisioned once missing long enough):\n");
+        out.write_str("\nWithin the grace period (deprovisioned once missing long enough):\n")?;
         for p in &plan.pending {
-            let _ = writeln!(out, "  . user {} (missing for {} run(s))", p.user_name, p.missing_runs);
+            writeln!(out, "  . user {} (missing for {} run(s))", p.user_name, p.missing_runs)?;
         }
     }
     if !plan.skipped.is_empty() {
-        out.push_str("\nSkipped:\n");
+        out.write_str("\nSkipped:\n")?;
         for s in &plan.skipped {
-            let _ = writeln!(out, "  ! {}: {}", s.origin, s.reason);
+            writeln!(out, "  ! {}: {}", s.origin, s.reason)?;
         }
     }
     if !plan.warnings.is_empty() {
-        out.push_str("\nWarnings:\n");
+        out.write_str("\nWarnings:\n")?;
         for w in &plan.warnings {
-            let _ = writeln!(out, "  ! {w}");
+            writeln!(out, "  ! {w}")?;
         }
     }
-    let _ = writeln!(out, "\n{}", summary_line(plan));
-    out
+    writeln!(out, "\n{}", summary_line(plan))
 }
 
 pub fn markdown(plan: &Plan, names: &Names) -> String {
@@ -296,12 +302,12 @@ pub fn markdown(plan: &Plan, names: &Names) -> String {
     };
     let mut ops = String::new();
     for op in &plan.ops {
-        text_op(&mut ops, op, names, "");
+        let _ = text_op(&mut ops, op, names, "");
     }
     section("Operations", ops);
     let mut held = String::new();
     for op in &plan.held {
-        text_op(&mut held, op, names, "");
+        let _ = text_op(&mut held, op, names, "");
     }
     section("Held", held);
     if let Some(r) = &plan.hold_reason {
