@@ -74,7 +74,7 @@ measure() {
 # best_of N OUTFILE CMD...: measure N times; WALL is the shortest run's (a run slowed by other jobs
 # says nothing about the program), CPU and RSS_MB the last run's.
 best_of() {
-    local n=$1 best=
+    local n=$1 best= i
     shift
     for ((i = 0; i < n; i++)); do
         measure "$@"

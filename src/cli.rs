@@ -133,15 +133,7 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 fn emit(text: &str, out: Option<&Path>) -> anyhow::Result<()> {
-    match out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            stdout.flush()?;
-            Ok(())
-        }
-    }
+    emit_with(out, |w| w.write_all(text.as_bytes()))
 }
 
 /// Writes a report to `out` or stdout as `write` makes it, through a buffer: a first plan of a

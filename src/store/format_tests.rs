@@ -1,6 +1,7 @@
 //! How users and audit entries are stored: the compact form of `codec`, and rows written before
 //! it (schema version 3, JSON) read as they were and rewritten in the compact form.
 
+use super::tests::commit_all as commit;
 use super::*;
 use crate::model::{Attr, Attrs, DesiredUser, SourceKey};
 use crate::reconcile::plan::Change;
@@ -22,13 +23,6 @@ fn rich_user(key: &str) -> DesiredUser {
         active: true,
         roles: ["Help desk".to_owned(), "NOC".to_owned()].into(),
     }
-}
-
-fn commit(store: &mut Store, ops: &[Op]) {
-    let run = store.begin_run(RunKind::Sync, 0).unwrap();
-    let confirmed: Vec<Confirmed> =
-        ops.iter().map(|op| Confirmed { journal_id: None, op, target_id: Some("t-1") }).collect();
-    store.commit_ops(run, &confirmed, 0).unwrap();
 }
 
 fn text(store: &Store, sql: &str) -> String {

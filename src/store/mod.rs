@@ -198,7 +198,7 @@ mod tests {
         }
     }
 
-    fn commit_all(store: &mut Store, ops: &[crate::reconcile::Op]) {
+    pub(super) fn commit_all(store: &mut Store, ops: &[crate::reconcile::Op]) {
         let run = store.begin_run(RunKind::Sync, 0).unwrap();
         let confirmed: Vec<Confirmed> =
             ops.iter().map(|op| Confirmed { journal_id: None, op, target_id: Some("id") }).collect();
