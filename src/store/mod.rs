@@ -5,7 +5,9 @@
 //! and audit rows that explain it; the database is created readable by its owner only (0600);
 //! WAL with `synchronous = FULL`, so a committed operation survives power loss.
 
-mod codec;
+// Public for the `store_codec` fuzz target (fuzz/) only; not part of the API.
+#[doc(hidden)]
+pub mod codec;
 #[cfg(test)]
 mod format_tests;
 mod lock;
