@@ -15,7 +15,7 @@ pub const END_USER: &str = "endUser";
 #[derive(Clone, Debug)]
 enum Rule {
     Value(String),
-    /// Source attributes, first present wins; `$key` and `$dn` name the source key and DN.
+    /// Source attributes, the first with a value that is not blank wins; `$key` and `$dn` name the source key and DN.
     From(Vec<String>),
     Expr {
         source: String,
@@ -366,6 +366,7 @@ impl Mapping {
     /// [`Mapping::map_directory`] in `parts` parts, one thread each (tests check that the number
     /// of parts changes nothing).
     pub fn map_directory_in_parts(&self, dir: SourceDirectory, parts: usize) -> DesiredState {
+        let read_summary = dir.summary();
         let mut users = dir.users;
         let part_len = users.len().div_ceil(parts.max(1)).max(1);
         let mut chunks = Vec::with_capacity(parts);
@@ -375,7 +376,7 @@ impl Mapping {
         chunks.push(users);
         chunks.reverse();
         let mapped = crate::parts::map_on_threads(chunks, |c| self.map_part(c));
-        let mut all = Mapped::default();
+        let mut all = Mapped { warnings: dir.warnings, ..Mapped::default() };
         all.users.reserve_exact(mapped.iter().map(|m| m.users.len()).sum());
         let mut skipped = dir.skipped;
         for m in mapped {
@@ -395,7 +396,10 @@ impl Mapping {
             .into_iter()
             .map(|g| DesiredGroup { key: g.key, origin: g.origin, display_name: g.name, members: g.members })
             .collect();
-        desired::build(all.users, groups, skipped, all.warnings, dir.records_read)
+        let mut desired = desired::build(all.users, groups, skipped, all.warnings, dir.records_read);
+        desired.cut_off = dir.cut_off;
+        desired.read_summary = read_summary;
+        desired
     }
 
     /// Maps one part of the users. Each source user is freed once mapped: the source and the
@@ -453,10 +457,15 @@ impl Mapping {
             }
         }
         let Some(user_name) = values[Attr::UserName as usize].clone() else {
-            return Err(
-                "no userName: the entry has no mail or userPrincipalName (or the userName rule gave nothing)"
-                    .into(),
-            );
+            return Err(match self.rules.get(&Attr::UserName) {
+                Some(Rule::From(names)) => {
+                    format!("no userName: the entry has {}", found_in(su, names))
+                }
+                Some(Rule::Expr { source, .. }) => {
+                    format!("no userName: the userName rule {source:?} gave nothing")
+                }
+                _ => "no userName: the userName rule gave nothing".into(),
+            });
         };
         let mut active = su.active;
         if let Some((source, program)) = &self.active {
@@ -542,8 +551,22 @@ fn lookup(su: &SourceUser, name: &str) -> Option<String> {
     match name {
         "$key" => Some(su.key.0.clone()),
         "$dn" => Some(su.record.dn.clone()),
-        _ => su.record.first_text(name).map(str::to_owned),
+        // The first value that is not blank: an empty `mail:` does not hide the next source.
+        _ => su.record.values(name).find(|v| !v.trim().is_empty()).map(str::to_owned),
     }
+}
+
+/// What the sources of a `from` rule held for a user, for a skip reason: `mail (empty),
+/// userPrincipalName (absent)`.
+fn found_in(su: &SourceUser, names: &[String]) -> String {
+    let found: Vec<String> = names
+        .iter()
+        .map(|n| match su.record.values(n).next() {
+            None => format!("{n} (absent)"),
+            Some(_) => format!("{n} (empty)"),
+        })
+        .collect();
+    found.join(", ")
 }
 
 fn looks_like_email(s: &str) -> bool {

@@ -13,6 +13,7 @@ mod crash;
 mod daemon;
 mod fault_proxy_smoke;
 mod ldif_corpus;
+mod ldif_directory;
 mod ldif_props;
 mod mapping;
 mod membership_requests;

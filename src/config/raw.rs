@@ -46,6 +46,7 @@ pub struct RawSource {
     pub user_name_attributes: Option<Vec<String>>,
     pub key_attributes: Option<Vec<String>>,
     pub group_name_attribute: Option<String>,
+    pub include_contacts: Option<bool>,
     /// CSV: the column listing a user's groups, and its separator.
     pub groups_column: Option<String>,
     pub groups_separator: Option<String>,
@@ -80,6 +81,7 @@ pub struct RawState {
 pub struct RawSchedule {
     pub cron: Option<String>,
     pub watch: Option<bool>,
+    pub settle_seconds: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

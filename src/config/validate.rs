@@ -70,6 +70,8 @@ pub struct DirectoryRules {
     pub user_name_attributes: Vec<String>,
     pub key_attributes: Vec<String>,
     pub group_name_attribute: String,
+    /// Whether AD `contact` objects (address-book entries with a mail) are read as users.
+    pub include_contacts: bool,
 }
 
 impl Default for DirectoryRules {
@@ -81,6 +83,7 @@ impl Default for DirectoryRules {
             user_name_attributes: v(&["mail", "userPrincipalName"]),
             key_attributes: v(&["entryUUID", "nsUniqueId", "objectGUID"]),
             group_name_attribute: "cn".into(),
+            include_contacts: false,
         }
     }
 }
@@ -132,6 +135,9 @@ pub struct Config {
     pub state_path: PathBuf,
     pub cron: String,
     pub watch: bool,
+    /// A daemon run that reads a file source changed less than this long ago removes nothing
+    /// (see `Policy::unconfirmed`), and a run this long after the change confirms; 0: off.
+    pub settle_seconds: u64,
     pub metrics_listen: Option<SocketAddr>,
     pub mapping: Mapping,
     /// The planner policy; `now` is set per run.
@@ -266,6 +272,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
     if let Some(g) = s.group_name_attribute {
         directory.group_name_attribute = g;
     }
+    directory.include_contacts = s.include_contacts.unwrap_or(false);
     let delimiter = match s.delimiter.as_deref() {
         None => b',',
         Some(d) if d.len() == 1 => d.as_bytes()[0],
@@ -366,6 +373,10 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
 
     let state_path = resolve(base, raw.state.path.unwrap_or_else(|| "/var/lib/scimsync/state.db".into()));
     let cron = raw.schedule.cron.unwrap_or_else(|| "0 */15 * * * *".into());
+    let settle_seconds = raw.schedule.settle_seconds.unwrap_or(60);
+    if settle_seconds > 86_400 {
+        errors.push("schedule.settle_seconds", "must be at most 86400 (a day)");
+    }
     let fields = cron.split_whitespace().count();
     if !(6..=7).contains(&fields) {
         errors.push(
@@ -409,6 +420,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErro
             state_path,
             cron,
             watch: raw.schedule.watch.unwrap_or(true),
+            settle_seconds,
             metrics_listen,
             mapping,
             policy,

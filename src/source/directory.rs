@@ -99,6 +99,46 @@ pub struct SourceDirectory {
     pub records_read: u64,
     /// Entries that are neither users nor groups (organizational units, the suffix, …).
     pub ignored: u64,
+    /// AD `computer` objects: accounts of machines, never of people.
+    pub computers: u64,
+    /// AD `contact` objects left out (`source.include_contacts = false`): address-book entries
+    /// of people who do not log in.
+    pub contacts: u64,
+    /// Search references (`ref:` records of `ldapsearch`) passed over, not followed.
+    pub references: u64,
+    /// What the plan should tell the administrator about the read (members that name nothing).
+    pub warnings: Vec<String>,
+    /// Set when the export does not end with a line break: its last entry may be cut off.
+    pub cut_off: Option<CutOff>,
+}
+
+pub use crate::model::CutOff;
+
+impl SourceDirectory {
+    /// The read's summary line: what was read and what was passed over, and why.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{} records read: {} users, {} groups",
+            self.records_read,
+            self.users.len(),
+            self.groups.len()
+        );
+        let passed = [
+            (self.ignored, "other entries (organizational units, the suffix, …) ignored"),
+            (self.computers, "AD computer objects ignored"),
+            (self.contacts, "AD contacts left out (source.include_contacts)"),
+            (self.references, "search references not followed"),
+        ];
+        for (n, what) in passed {
+            if n > 0 {
+                line.push_str(&format!(", {n} {what}"));
+            }
+        }
+        if let Some(cut) = &self.cut_off {
+            line.push_str(&format!("; ends without a line break after {}", cut.origin));
+        }
+        line
+    }
 }
 
 /// A group member reference before resolution.
@@ -250,6 +290,15 @@ pub struct Part {
     raw_groups: Vec<RawGroup>,
     records_read: u64,
     ignored: u64,
+    computers: u64,
+    contacts: u64,
+    /// The key of the last entry added, when it was a user or group.
+    last_key: Option<SourceKey>,
+    /// Where the last entry added starts.
+    last_origin: Option<crate::model::Origin>,
+    references: u64,
+    /// The stretch ends without a line break (only the last stretch of a file can).
+    cut_off: bool,
 }
 
 /// Interprets one stretch of records, consuming them one by one: a user keeps its record (only
@@ -287,6 +336,12 @@ impl<'r> PartBuilder<'r> {
             raw_groups: Vec::new(),
             records_read: 0,
             ignored: 0,
+            computers: 0,
+            contacts: 0,
+            last_key: None,
+            last_origin: None,
+            references: 0,
+            cut_off: false,
         };
         PartBuilder { part, rules, keep, hasher, names: Names::default() }
     }
@@ -294,13 +349,18 @@ impl<'r> PartBuilder<'r> {
     pub fn add(&mut self, record: &impl SourceEntry) {
         let (rules, part) = (self.rules, &mut self.part);
         part.records_read += 1;
+        part.last_key = None;
+        part.last_origin = Some(record.origin());
         // One pass for the attributes every entry is asked about.
         let (mut group, mut person, mut uid, mut uac, mut locked) = (false, false, None, None, false);
+        let (mut computer, mut contact) = (false, false);
         for (name, value) in record.attributes() {
             let Some(text) = value.as_text() else { continue };
             if is_type(name, "objectclass") {
                 group = group || rules.group_classes.iter().any(|g| text.eq_ignore_ascii_case(g));
                 person = person || PERSON_CLASSES.iter().any(|p| text.eq_ignore_ascii_case(p));
+                computer = computer || text.eq_ignore_ascii_case("computer");
+                contact = contact || text.eq_ignore_ascii_case("contact");
             } else if is_type(name, "uid") {
                 uid = uid.or(Some(text));
             } else if is_type(name, "useraccountcontrol") {
@@ -309,8 +369,19 @@ impl<'r> PartBuilder<'r> {
                 locked = locked || text.eq_ignore_ascii_case("true");
             }
         }
+        // An AD computer is a `user` too: it is a machine's account, never a person's.
+        if computer {
+            part.computers += 1;
+            return;
+        }
+        if contact && !rules.include_contacts {
+            part.contacts += 1;
+            return;
+        }
         if group {
-            part.raw_groups.push(ldap_group(record, rules));
+            let group = ldap_group(record, rules);
+            part.last_key = Some(group.key.clone());
+            part.raw_groups.push(group);
             return;
         }
         let named = rules.user_name_attributes.iter().any(|a| record.text_of(a).is_some());
@@ -324,14 +395,23 @@ impl<'r> PartBuilder<'r> {
         let idx = part.users.len();
         part.dn_hashes.push(self.hasher.0.hash_one(normalize_dn(record.dn())));
         if let Some(uid) = uid {
-            part.uids.entry(uid.to_owned()).or_insert(idx);
+            // `uid` matches case-insensitively in LDAP, and so does `memberUid` here.
+            part.uids.entry(uid.trim().to_lowercase()).or_insert(idx);
         }
         let record = UserRecord::from_entry(record, self.keep, &mut self.names);
+        part.last_key = Some(key.clone());
         part.users.push(SourceUser { key, record, active: !disabled, groups: BTreeSet::new() });
     }
 
     pub fn finish(self) -> Part {
         self.part
+    }
+
+    /// Records how the stretch ended: the search references passed over in it, and whether it
+    /// ends without a line break (its last entry may then be cut off).
+    pub fn ended(&mut self, references: u64, without_line_break: bool) {
+        self.part.references += references;
+        self.part.cut_off = without_line_break;
     }
 }
 
@@ -361,6 +441,13 @@ pub fn join_parts(parts: Vec<Part>, hasher: DnHasher) -> SourceDirectory {
         raw_groups.extend(part.raw_groups);
         dir.records_read += part.records_read;
         dir.ignored += part.ignored;
+        dir.computers += part.computers;
+        dir.contacts += part.contacts;
+        dir.references += part.references;
+        dir.cut_off = match (part.cut_off, part.last_origin) {
+            (true, Some(origin)) => Some(CutOff { origin: origin.to_string(), key: part.last_key }),
+            _ => None,
+        };
     }
     let mut user_ids = DnIndex::with_state(hasher.0);
     for (idx, hash) in dn_hashes.into_iter().enumerate() {
@@ -380,7 +467,7 @@ fn ldap_group(record: &impl SourceEntry, rules: &DirectoryRules) -> RawGroup {
     for attr in &rules.member_attributes {
         for v in record.values_of(attr).filter_map(ValueRef::as_text) {
             if attr.eq_ignore_ascii_case("memberuid") {
-                members.push(MemberRef::Uid(v.trim().to_owned()));
+                members.push(MemberRef::Uid(v.trim().to_lowercase()));
             } else {
                 // uniqueMember may carry an optional `#'0101'B` unique identifier.
                 let dn = match v.rfind("#'") {
@@ -400,8 +487,20 @@ fn first_rdn_value(dn: &str) -> String {
     rdn.split_once('=').map_or(rdn, |(_, v)| v).trim().to_owned()
 }
 
-/// Resolves member references, flattening nested groups (cycles are cut), and records each
-/// user's group names.
+/// How many member values that name nothing a group's warning quotes.
+const UNRESOLVED_QUOTED: usize = 3;
+
+/// Resolves member references, flattening nested groups, and records each user's group names.
+///
+/// Nested groups form a graph that may have cycles (A → B → C → A, a group inside itself). The
+/// groups of one cycle — one strongly connected component — all reach each other, so they all
+/// get the same members: every user of every group in the component and of every group it
+/// reaches. Components are found with Tarjan's algorithm, which finishes a component only after
+/// every component it reaches, so each is resolved once, from finished parts, and the result
+/// does not depend on the order of the file.
+///
+/// A member value that names neither a user nor a group of the export is reported once per
+/// group (how many, and the first few) in `dir.warnings`.
 pub fn flatten(
     dir: &mut SourceDirectory,
     groups: Vec<RawGroup>,
@@ -410,69 +509,134 @@ pub fn flatten(
 ) {
     let group_ids: FastMap<&str, usize> =
         groups.iter().enumerate().map(|(i, g)| (g.id.as_str(), i)).collect();
-    let mut resolved: Vec<Option<BTreeSet<usize>>> = vec![None; groups.len()];
-    for i in 0..groups.len() {
-        resolve_group(i, &groups, &group_ids, (user_ids, uids, &dir.users), &mut resolved);
-    }
-    for (g, members) in groups.into_iter().zip(resolved) {
-        let members = members.unwrap_or_default();
-        for &u in &members {
-            dir.users[u].groups.insert(g.name.clone());
-        }
-        let keys = members.into_iter().map(|u| dir.users[u].key.clone()).collect();
-        dir.groups.push(SourceGroup { key: g.key, origin: g.origin, name: g.name, members: keys });
-    }
-}
-
-/// A group being resolved: the index of its next member reference and the users found so far.
-struct Frame {
-    group: usize,
-    next: usize,
-    users: BTreeSet<usize>,
-}
-
-/// Resolves group `start` and the groups nested in it, depth first. The walk keeps its own
-/// stack rather than recursing, so however deep an export nests its groups it cannot overflow
-/// the thread's stack. A group met again while it is being resolved is a cycle: it adds nothing
-/// there, and its members are collected by the walk that is already resolving it.
-fn resolve_group(
-    start: usize,
-    groups: &[RawGroup],
-    group_ids: &FastMap<&str, usize>,
-    (user_ids, uids, users): (&impl UserIndex, &impl UserIndex, &[SourceUser]),
-    resolved: &mut [Option<BTreeSet<usize>>],
-) {
-    if resolved[start].is_some() {
-        return;
-    }
-    let mut visiting = BTreeSet::from([start]);
-    let mut stack = vec![Frame { group: start, next: 0, users: BTreeSet::new() }];
-    while let Some(frame) = stack.last_mut() {
-        let Some(member) = groups[frame.group].members.get(frame.next) else {
-            let done = stack.pop().expect("the stack is not empty");
-            visiting.remove(&done.group);
-            if let Some(parent) = stack.last_mut() {
-                parent.users.extend(done.users.iter().copied());
-            }
-            resolved[done.group] = Some(done.users);
-            continue;
-        };
-        frame.next += 1;
-        match member {
-            MemberRef::Uid(uid) => frame.users.extend(uids.find(uid, users)),
-            MemberRef::Id(id) => {
-                if let Some(u) = user_ids.find(id, users) {
-                    frame.users.insert(u);
-                } else if let Some(&g) = group_ids.get(id.as_str()) {
-                    if let Some(done) = &resolved[g] {
-                        frame.users.extend(done.iter().copied());
-                    } else if visiting.insert(g) {
-                        stack.push(Frame { group: g, next: 0, users: BTreeSet::new() });
+    // Each group's own users and the groups nested in it.
+    let mut direct: Vec<BTreeSet<usize>> = Vec::with_capacity(groups.len());
+    let mut nested: Vec<Vec<usize>> = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let (mut users, mut inner, mut unresolved) = (BTreeSet::new(), Vec::new(), Vec::new());
+        for member in &g.members {
+            match member {
+                // Some posixGroups list DNs in `memberUid`.
+                MemberRef::Uid(uid) => match uids.find(uid, &dir.users).or_else(|| {
+                    uid.contains('=').then(|| user_ids.find(&normalize_dn(uid), &dir.users)).flatten()
+                }) {
+                    Some(u) => {
+                        users.insert(u);
+                    }
+                    None => unresolved.push(uid.as_str()),
+                },
+                MemberRef::Id(id) => {
+                    if let Some(u) = user_ids.find(id, &dir.users) {
+                        users.insert(u);
+                    } else if let Some(&inner_group) = group_ids.get(id.as_str()) {
+                        inner.push(inner_group);
+                    } else {
+                        unresolved.push(id.as_str());
                     }
                 }
             }
         }
+        if !unresolved.is_empty() {
+            dir.warnings.push(unresolved_warning(g, &unresolved));
+        }
+        direct.push(users);
+        nested.push(inner);
     }
+    let resolved = resolve_components(&direct, &nested);
+    drop(direct);
+    for (g, members) in groups.into_iter().zip(resolved) {
+        for &u in members.iter() {
+            dir.users[u].groups.insert(g.name.clone());
+        }
+        let keys = members.iter().map(|&u| dir.users[u].key.clone()).collect();
+        dir.groups.push(SourceGroup { key: g.key, origin: g.origin, name: g.name, members: keys });
+    }
+}
+
+fn unresolved_warning(g: &RawGroup, unresolved: &[&str]) -> String {
+    let quoted: Vec<String> = unresolved.iter().take(UNRESOLVED_QUOTED).map(|v| format!("{v:?}")).collect();
+    let more = if unresolved.len() > UNRESOLVED_QUOTED { ", …" } else { "" };
+    format!(
+        "group {:?} ({}): {} member value(s) name no user or group read from the source ({}{more}); they are left out of the group — an entry outside the export's scope, a computer, a contact or a typo",
+        g.name,
+        g.origin,
+        unresolved.len(),
+        quoted.join(", ")
+    )
+}
+
+/// The flattened users of every group: Tarjan's strongly connected components over `nested`,
+/// walked with an explicit stack (however deep an export nests its groups, the thread's stack
+/// cannot overflow). A component's members are shared by its groups.
+fn resolve_components(
+    direct: &[BTreeSet<usize>],
+    nested: &[Vec<usize>],
+) -> Vec<std::rc::Rc<BTreeSet<usize>>> {
+    use std::rc::Rc;
+    const UNSEEN: usize = usize::MAX;
+    let n = direct.len();
+    let (mut index, mut low) = (vec![UNSEEN; n], vec![0usize; n]);
+    let mut on_stack = vec![false; n];
+    let mut component: Vec<Option<Rc<BTreeSet<usize>>>> = vec![None; n];
+    let mut scc_stack: Vec<usize> = Vec::new();
+    let mut next_index = 0;
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        // (group, the position of its next nested group)
+        let mut walk: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next_index;
+        low[root] = next_index;
+        next_index += 1;
+        scc_stack.push(root);
+        on_stack[root] = true;
+        while let Some(top) = walk.last_mut() {
+            let g = top.0;
+            if let Some(&h) = nested[g].get(top.1) {
+                top.1 += 1;
+                if index[h] == UNSEEN {
+                    index[h] = next_index;
+                    low[h] = next_index;
+                    next_index += 1;
+                    scc_stack.push(h);
+                    on_stack[h] = true;
+                    walk.push((h, 0));
+                } else if on_stack[h] {
+                    low[g] = low[g].min(index[h]);
+                }
+                continue;
+            }
+            walk.pop();
+            if let Some(&(parent, _)) = walk.last() {
+                low[parent] = low[parent].min(low[g]);
+            }
+            if low[g] != index[g] {
+                continue;
+            }
+            // `g` roots a component: its groups are on the stack down to `g`. Every component
+            // they reach outside it is finished already.
+            let at = scc_stack.iter().rposition(|&x| x == g).expect("the root is on the stack");
+            let groups = scc_stack.split_off(at);
+            let mut users = BTreeSet::new();
+            for &m in &groups {
+                on_stack[m] = false;
+                users.extend(direct[m].iter().copied());
+            }
+            for &m in &groups {
+                for h in &nested[m] {
+                    if let Some(done) = &component[*h] {
+                        users.extend(done.iter().copied());
+                    }
+                }
+            }
+            let users = Rc::new(users);
+            for &m in &groups {
+                component[m] = Some(users.clone());
+            }
+        }
+    }
+    component.into_iter().map(|c| c.expect("every group is in a component")).collect()
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ fn read_with(
         while let Some(entry) = reader.next_entry()? {
             part.add(&entry);
         }
+        part.ended(reader.references(), reader.ends_without_line_break());
         Ok(part.finish())
     };
     let parts = in_parts_with(&file, name, &policy, min_part, threads, read_part).map_err(open_err)?;

@@ -22,11 +22,13 @@ pub(super) struct Input<R> {
     /// An error met after some bytes were read in the same refill: reported at the next refill,
     /// so that what was read before it is parsed first, as reading line by line would.
     pending: Option<io::Error>,
+    /// The last byte read so far.
+    last: Option<u8>,
 }
 
 impl<R: Read> Input<R> {
     pub(super) fn new(reader: R, capacity: usize) -> Self {
-        Input { reader, buf: vec![0; capacity.max(1)], pos: 0, end: 0, eof: false, pending: None }
+        Input { reader, buf: vec![0; capacity.max(1)], pos: 0, end: 0, eof: false, pending: None, last: None }
     }
 
     /// Sets the size the buffer starts with (before anything is read).
@@ -61,6 +63,12 @@ impl<R: Read> Input<R> {
         self.eof && self.pending.is_none()
     }
 
+    /// Whether the whole input was read and its last byte is not a line feed (an empty input
+    /// has none to miss).
+    pub(super) fn ends_without_line_break(&self) -> bool {
+        self.eof && self.last.is_some_and(|b| b != b'\n')
+    }
+
     /// Consumes the first `n` bytes of the window. They stay where they are until the next
     /// [`Self::refill`], so what was borrowed from them stays valid until then.
     pub(super) fn consume(&mut self, n: usize) {
@@ -91,7 +99,10 @@ impl<R: Read> Input<R> {
                     self.eof = true;
                     break;
                 }
-                Ok(n) => self.end += n.min(self.buf.len() - self.end),
+                Ok(n) => {
+                    self.end += n.min(self.buf.len() - self.end);
+                    self.last = self.end.checked_sub(1).map(|i| self.buf[i]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if self.end == before => return Err(e),
                 Err(e) => {

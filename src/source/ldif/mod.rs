@@ -87,6 +87,10 @@ pub struct LdifReader<R> {
     done: bool,
     /// Whether a byte order mark may still come: nothing is read yet, at the start of a file.
     bom: bool,
+    /// Search references passed over (`ref:` records), which are not followed.
+    references: u64,
+    /// Whether the last paragraph read was an entry (not comments, a trailer or a reference).
+    entry_last: bool,
 }
 
 /// An entry found and consumed: where its paragraph started in the buffer, and the reader's
@@ -107,6 +111,8 @@ impl<R: Read> LdifReader<R> {
             started: false,
             done: false,
             bom: true,
+            references: 0,
+            entry_last: false,
         }
     }
 
@@ -175,6 +181,18 @@ impl<R: Read> LdifReader<R> {
         Ok(Some(Entry::new(&self.parser, "")))
     }
 
+    /// Search references passed over so far (`ref:` records of `ldapsearch`): they point to
+    /// other servers and are not followed.
+    pub fn references(&self) -> u64 {
+        self.references
+    }
+
+    /// Whether the input ends inside an entry without a line break: that last entry may be cut
+    /// off. Meaningful once the reader returned `Ok(None)`.
+    pub fn ends_without_line_break(&self) -> bool {
+        self.entry_last && self.input.ends_without_line_break()
+    }
+
     /// The next entry as an owned record, `Ok(None)` at the end of the input. After an error,
     /// always `Ok(None)`.
     pub fn next_record(&mut self) -> Result<Option<Record>, LdifError> {
@@ -209,12 +227,21 @@ impl<R: Read> LdifReader<R> {
                     self.input.consume(consumed);
                     self.lineno += lines;
                     self.started = started;
+                    self.entry_last = false;
+                }
+                Step::Reference { consumed, lines, started } => {
+                    self.input.consume(consumed);
+                    self.lineno += lines;
+                    self.started = started;
+                    self.references += 1;
+                    self.entry_last = false;
                 }
                 Step::Entry { consumed, lines } => {
                     let start = self.input.position();
                     self.input.consume(consumed);
                     self.lineno += lines;
                     self.started = true;
+                    self.entry_last = true;
                     return Ok(Some(Found { start, before, started, checked }));
                 }
             }

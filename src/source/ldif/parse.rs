@@ -37,6 +37,9 @@ pub(super) enum Step {
     /// `consumed` bytes holding `lines` lines were passed over: blank lines, or a paragraph
     /// without an entry (comments, the version line, an ldapsearch trailer).
     Skipped { consumed: usize, lines: u64, started: bool },
+    /// Like `Skipped`, for a search reference (`ref:` lines that `ldapsearch` prints for a
+    /// referral to another server, as Active Directory does at a domain's root).
+    Reference { consumed: usize, lines: u64, started: bool },
     /// An entry, in [`Parser::entry`].
     Entry { consumed: usize, lines: u64 },
 }
@@ -158,6 +161,8 @@ impl Parser {
                 } else if is_trailer(name) {
                     self.trailer_line(&line, spec)?;
                     return self.skip_trailer(cur, unfolded, started);
+                } else if name.eq_ignore_ascii_case(b"ref") {
+                    return self.skip_reference(cur, unfolded, started);
                 } else {
                     let name = show(name);
                     return Err(self.syntax(
@@ -335,6 +340,40 @@ impl Parser {
                 Next::Line(line) => {
                     let spec = self.split(&line)?;
                     self.trailer_line(&line, spec)?;
+                }
+            }
+        }
+    }
+
+    /// Passes over the rest of a search reference: more `ref:` lines and comments, up to a
+    /// blank line. References are not followed: what they point to is another server's.
+    fn skip_reference(
+        &self,
+        cur: &mut Cursor<'_>,
+        unfolded: &mut Vec<u8>,
+        started: bool,
+    ) -> Result<Step, LdifError> {
+        loop {
+            match cur.next(unfolded) {
+                Next::More => return Ok(Step::More),
+                Next::End => return Ok(Step::Reference { consumed: cur.at, lines: cur.lines, started }),
+                Next::Line(line) if line.text.is_empty() => {
+                    return Ok(Step::Reference { consumed: cur.at, lines: cur.lines, started })
+                }
+                Next::Line(line) if line.text[0] == b'#' => {}
+                Next::Line(line) => {
+                    let spec = self.split(&line)?;
+                    if !line.text[..spec.colon].eq_ignore_ascii_case(b"ref") {
+                        return Err(self.syntax(
+                            line.number,
+                            format!(
+                                "\"{}:\" inside a search reference (ref: lines); a search \
+                                 reference holds only ref: lines, and an entry must begin with its \
+                                 dn line after a blank line",
+                                show(&line.text[..spec.colon])
+                            ),
+                        ));
+                    }
                 }
             }
         }
