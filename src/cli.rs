@@ -329,6 +329,7 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         desired.skipped.len(),
         desired.warnings.len()
     );
+    println!("source read: {}", desired.read_summary);
     if let Some(days) = sync::warn_token_expiry(&config, now()) {
         println!("token: {days} days left");
     }
@@ -377,6 +378,13 @@ fn apply_run(config: &Config, mode: sync::Mode) -> anyhow::Result<ExitCode> {
         anyhow::bail!(
             "{} operation(s) failed; they are retried by the next run (see `scimsync status`)",
             r.failed.len()
+        );
+    }
+    if let Some(reason) = &outcome.plan.defer_reason {
+        eprintln!(
+            "{} removals deferred, {} missing user(s) only marked: {reason}",
+            outcome.plan.deferred.len(),
+            outcome.plan.pending.len()
         );
     }
     if let Some(reason) = &outcome.plan.hold_reason {

@@ -40,6 +40,9 @@ pub enum Trigger {
     Startup,
     Schedule,
     SourceChanged,
+    /// A run `schedule.settle_seconds` after a run whose read may have been incomplete (a file
+    /// source that had just changed, or that changed while it was read): it confirms or not.
+    Settled,
 }
 
 impl Trigger {
@@ -48,6 +51,7 @@ impl Trigger {
             Trigger::Startup => "startup",
             Trigger::Schedule => "schedule",
             Trigger::SourceChanged => "source_changed",
+            Trigger::Settled => "settled",
         }
     }
 }
@@ -159,7 +163,7 @@ async fn serve(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode>
     let mut triggers = triggers::Triggers::start(&config, events_tx.clone()).await?;
     let (work_tx, work_rx) = mpsc::channel(1);
     let watchdog = sd_notify::watchdog_enabled();
-    let worker = tokio::spawn(worker::run(work_rx, shared.clone(), watchdog));
+    let worker = tokio::spawn(worker::run(work_rx, shared.clone(), watchdog, events_tx.clone()));
     notify(&[NotifyState::Ready, NotifyState::Status("started; first run under way")]);
     tracing::info!(
         config = %config_path.display(),

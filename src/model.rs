@@ -227,6 +227,15 @@ pub struct Skip {
     pub reason: String,
 }
 
+/// The last entry of an export that ends without a line break: read and used, but it may be
+/// cut off, so nothing may be removed on the word of that read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutOff {
+    pub origin: String,
+    /// The entry's key when it was a user or group.
+    pub key: Option<SourceKey>,
+}
+
 /// Everything the planner needs from the source side.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredState {
@@ -238,6 +247,12 @@ pub struct DesiredState {
     pub warnings: Vec<String>,
     /// How many source records were read in total.
     pub records_read: u64,
+    /// Set when the source ended inside its last entry (see [`CutOff`]).
+    #[serde(default)]
+    pub cut_off: Option<CutOff>,
+    /// The read's summary line (records read, users, groups, what was passed over).
+    #[serde(skip)]
+    pub read_summary: String,
 }
 
 impl DesiredState {

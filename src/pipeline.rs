@@ -41,7 +41,8 @@ pub async fn read_desired(config: &Config) -> anyhow::Result<DesiredState> {
         records = dir.records_read,
         users = dir.users.len(),
         groups = dir.groups.len(),
-        "Read the source."
+        "Read the source: {}.",
+        dir.summary()
     );
     let desired = config.mapping.map_directory(dir);
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "Mapped the source.");

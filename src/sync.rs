@@ -58,6 +58,9 @@ pub struct Options {
     pub mode: Mode,
     pub stop: Arc<AtomicBool>,
     pub client: ClientOptions,
+    /// Set (with the reason) when this run's read may be incomplete: it removes nothing
+    /// ([`crate::reconcile::Policy::unconfirmed`]).
+    pub unconfirmed: Option<String>,
 }
 
 /// Warns 30 and 7 days before the target token expires (and after it did).
@@ -199,10 +202,11 @@ async fn run_inner(
         );
     }
     let started = now();
-    let mut prepared = match &opts.mode {
-        Mode::Approve(_) => {
+    let mut prepared = match (&opts.mode, &opts.unconfirmed) {
+        (Mode::Approve(_), _) | (_, Some(_)) => {
             let mut config = config.clone();
-            config.policy.approved = true;
+            config.policy.approved = matches!(opts.mode, Mode::Approve(_));
+            config.policy.unconfirmed = opts.unconfirmed.clone();
             pipeline::prepare(&config, store, started).await?
         }
         _ => pipeline::prepare(config, store, started).await?,

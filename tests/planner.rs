@@ -563,3 +563,85 @@ fn the_streamed_json_document_is_the_one_built_as_a_value() {
             .unwrap();
     assert_eq!(streamed, format!("{built:#}"));
 }
+
+#[test]
+fn a_read_in_doubt_creates_and_adds_but_removes_nothing() {
+    // The daemon read the export while it may still have been written (`Policy::unconfirmed`):
+    // bob is missing and the group "Old" too, alice lost a title and a role. All of that may be
+    // the part of the file not written yet: bob is only marked missing, the rest is deferred.
+    let policy = Policy { unconfirmed: Some("the export changed 1 s ago".into()), ..Policy::default() };
+    check_with(
+        "desired:
+           user u1 alice@x given=Alicia roles=A
+           user u3 carol@x
+           group g Staff: u1 u3
+         snapshot:
+           user u1 alice@x given=Alice title=Boss roles=A,B
+           user u2 bob@x
+           group g Staff: u1 u2
+           group h Old: u1",
+        policy,
+        expect![[r#"
+            scimsync will perform the following actions:
+
+              + user carol@x
+                  userName                       "carol@x"
+              ~ user alice@x
+                  name.givenName                 "Alice" → "Alicia"
+              ~ group "Staff": + 1 member(s)
+                  + carol@x
+
+            Removals deferred to a later read: the export changed 1 s ago
+              ~ user alice@x
+                  title                          "Boss" → (none)
+                  roles                          ["A", "B"] → ["A"]
+              ~ group "Staff": - 1 member(s)
+                  - bob@x
+              - group "Old" (delete: missing from the source)
+
+            Missing from this read (deprovisioned only once a read in no doubt confirms):
+              . user bob@x (missing for 1 run(s))
+
+            Plan: 1 users to create, 1 to update, 0 to reactivate, 0 to deactivate, 0 to delete; 0 groups to create, 1 to update, 0 to delete; 0 held, 0 skipped, 0 warnings. (3 removals deferred)
+        "#]],
+    );
+}
+
+#[test]
+fn an_entry_that_may_be_cut_off_keeps_a_managed_user_and_removes_nothing() {
+    // The export ends without a line break inside alice's entry: her values may be cut short,
+    // so she is left as she is; and whatever came after her in the file may be missing, so bob
+    // is not deactivated and nobody leaves a group.
+    let p = parse(
+        "desired:
+           user u1 alice@x
+           group g Staff: u1
+         snapshot:
+           user u1 alice@x given=Alice title=Boss
+           user u2 bob@x
+           group g Staff: u1 u2",
+    );
+    let mut desired = desired_of(&p);
+    desired.cut_off =
+        Some(scimsync::model::CutOff { origin: "people.ldif:40".into(), key: Some("u1".into()) });
+    let plan = reconcile::plan(&desired, &p.snapshot, &Policy::default());
+    expect![[r#"
+        No changes. The target matches the source.
+
+        Removals deferred to a later read: the source ends without a line break inside its last entry (people.ldif:40), which may be cut off: nothing is removed on the word of this read (end the export with a line break)
+          ~ group "Staff": - 1 member(s)
+              - bob@x
+
+        Missing from this read (deprovisioned only once a read in no doubt confirms):
+          . user bob@x (missing for 1 run(s))
+
+        Skipped:
+          ! fixture:1: alice@x is the last entry of a source that ends without a line break, so it may be cut off: left as it is in the target until a read ends after it
+
+        Plan: 0 users to create, 0 to update, 0 to reactivate, 0 to deactivate, 0 to delete; 0 groups to create, 0 to update, 0 to delete; 0 held, 1 skipped, 0 warnings. (1 removals deferred)
+    "#]]
+    .assert_eq(&render::text(&plan, &names(&p)));
+    assert!(plan.ops.is_empty() && plan.held.is_empty(), "{plan:?}");
+    assert_eq!(plan.pending.len(), 1, "bob is marked missing");
+    assert_eq!(plan.deferred.len(), 1, "bob's membership removal waits");
+}

@@ -1,16 +1,19 @@
 //! The one worker: takes run requests one at a time, runs `sync` on a blocking thread, records
 //! what happened for `/healthz` and `/metrics`, tells systemd, and beats the watchdog.
 
-use super::{notify, LastRun, Shared, Trigger};
+use super::{notify, Event, LastRun, Shared, Trigger};
+use crate::config::{Config, SourceKind};
 use crate::pipeline::now;
 use crate::reconcile::plan::Summary;
+use crate::source::SourceError;
 use crate::store::RunOutcome;
 use crate::sync::{self, Outcome};
 use sd_notify::NotifyState;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 
 /// `WATCHDOG=1` at half the watchdog period, from this loop, so a stuck worker stops the pings.
@@ -41,8 +44,10 @@ pub(super) async fn run(
     mut requests: mpsc::Receiver<Trigger>,
     shared: Arc<Shared>,
     watchdog: Option<Duration>,
+    events: UnboundedSender<Event>,
 ) {
     let mut heartbeat = Heartbeat::new(watchdog);
+    let mut settle_timer: Option<JoinHandle<()>> = None;
     loop {
         let trigger = tokio::select! {
             request = requests.recv() => match request {
@@ -59,8 +64,17 @@ pub(super) async fn run(
         shared.live().running_since = Some(started);
         tracing::info!(trigger = trigger.as_str(), "Run starting.");
         let handle = tokio::runtime::Handle::current();
-        let opts =
-            sync::Options { mode: sync::Mode::Sync, stop: shared.stop.clone(), client: Default::default() };
+        let unconfirmed = source_settling(&config, std::time::SystemTime::now());
+        if let Some(reason) = &unconfirmed {
+            tracing::info!(reason = reason.as_str(), "This run removes nothing.");
+        }
+        let settle = config.settle_seconds;
+        let opts = sync::Options {
+            mode: sync::Mode::Sync,
+            stop: shared.stop.clone(),
+            client: Default::default(),
+            unconfirmed: unconfirmed.clone(),
+        };
         let mut job = tokio::task::spawn_blocking(move || handle.block_on(sync::run_async(&config, opts)));
         let joined = loop {
             tokio::select! {
@@ -69,6 +83,18 @@ pub(super) async fn run(
             }
         };
         let result = joined.unwrap_or_else(|e| Err(anyhow::anyhow!("the run panicked: {e}")));
+        // A read in doubt, or one the export's writer overtook, is confirmed by a run once the
+        // file has been quiet (further changes re-arm the timer through their own runs).
+        if settle > 0 && (unconfirmed.is_some() || changed_while_read(&result)) {
+            if let Some(old) = settle_timer.take() {
+                old.abort();
+            }
+            let events = events.clone();
+            settle_timer = Some(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(settle)).await;
+                let _ = events.send(Event::Trigger(Trigger::Settled));
+            }));
+        }
         let finished = now();
         let last = record(&result, trigger, finished, started);
         notify(&[NotifyState::Status(&status_line(&result, finished))]);
@@ -79,6 +105,33 @@ pub(super) async fn run(
         }
         live.last = Some(last);
     }
+}
+
+/// Why this daemon run's read may be incomplete, if it may: the file source changed less than
+/// `schedule.settle_seconds` ago, so an export job may still be writing it in place (paused
+/// between two pages of a slow search, say, so that the read itself sees no change).
+fn source_settling(config: &Config, now: std::time::SystemTime) -> Option<String> {
+    let settle = config.settle_seconds;
+    if settle == 0 || config.source.kind == SourceKind::Scim {
+        return None;
+    }
+    let path = config.source.path.as_ref()?;
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    // A modification time ahead of the clock is as recent as can be.
+    let age = now.duration_since(modified).map_or(0, |d| d.as_secs());
+    (age < settle).then(|| {
+        format!(
+            "{} changed {age} s ago, less than schedule.settle_seconds = {settle}: an export job may still be writing it, so nothing is removed on the word of this read; a run once it has been quiet for {settle} s confirms",
+            path.display()
+        )
+    })
+}
+
+/// Whether a run failed because its file source changed while it was read.
+fn changed_while_read(result: &anyhow::Result<Outcome>) -> bool {
+    result.as_ref().err().is_some_and(|e| {
+        e.chain().any(|c| matches!(c.downcast_ref::<SourceError>(), Some(SourceError::Changed(_))))
+    })
 }
 
 /// Logs the end of a run and turns it into what `/healthz` reports.

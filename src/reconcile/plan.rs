@@ -144,6 +144,13 @@ pub struct Plan {
     /// Deprovisioning held by the safety threshold; released by `scimsync approve RUN`.
     pub held: Vec<Op>,
     pub hold_reason: Option<String>,
+    /// Removals left for a later run because this run's read may be incomplete
+    /// ([`super::Policy::unconfirmed`], or an export that ends inside its last entry): never
+    /// applied from this plan; the next run plans them again if the source still wants them.
+    #[serde(default)]
+    pub deferred: Vec<Op>,
+    #[serde(default)]
+    pub defer_reason: Option<String>,
     pub pending: Vec<Pending>,
     pub skipped: Vec<Skip>,
     pub warnings: Vec<String>,
@@ -165,8 +172,15 @@ pub struct Summary {
     pub update_group: u64,
     pub delete_group: u64,
     pub held: u64,
+    /// Removals deferred by a read in doubt; in the JSON only when there are some.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferred: u64,
     pub skipped: u64,
     pub warnings: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Plan {
@@ -206,6 +220,7 @@ impl Plan {
             .collect();
         s.update_group = updated_groups.difference(&created).count() as u64;
         s.held = self.held.len() as u64;
+        s.deferred = self.deferred.len() as u64;
         s.skipped = self.skipped.len() as u64;
         s.warnings = self.warnings.len() as u64;
         s

@@ -4,16 +4,30 @@
 //! deleted or have members removed; the planner never needs a listing of the target.
 
 use super::plan::{Change, Op, Pending, Plan, Reason};
-use super::policy::{Deprovision, Policy};
+use super::policy::{Deprovision, Grace, Policy};
 use super::snapshot::{ManagedUser, Snapshot};
 use crate::model::{Attr, DesiredState, DesiredUser, Skip, SourceKey};
 use std::collections::BTreeSet;
 
 /// Computes the plan. Pure: same inputs, same plan.
 pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Plan {
-    let protected = desired.protected_keys();
+    let mut protected = desired.protected_keys();
     let mut out =
         Plan { skipped: desired.skipped.clone(), warnings: desired.warnings.clone(), ..Plan::default() };
+    // A read that may be incomplete removes nothing (see `Policy::unconfirmed`): a missing user
+    // must be missing in a later read too, and every other removal waits for a read in no doubt.
+    let unconfirmed = policy.unconfirmed.clone().or_else(|| {
+        desired.cut_off.as_ref().map(|c| {
+            format!(
+                "the source ends without a line break inside its last entry ({}), which may be cut off: nothing is removed on the word of this read (end the export with a line break)",
+                c.origin
+            )
+        })
+    });
+    // The entry that may be cut off keeps a managed user as it is.
+    let cut_user =
+        desired.cut_off.as_ref().and_then(|c| c.key.as_ref()).filter(|k| snapshot.users.contains_key(*k));
+    protected.extend(cut_user);
     let mut creates = Vec::new();
     let mut reactivations = Vec::new();
     let mut updates = Vec::new();
@@ -44,6 +58,17 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
                 if have.missing.is_some() {
                     out.present.insert(key.clone());
                 }
+                if cut_user == Some(key) {
+                    out.skipped.push(Skip {
+                        origin: want.origin.to_string(),
+                        key: Some(key.clone()),
+                        reason: format!(
+                            "{} is the last entry of a source that ends without a line break, so it may be cut off: left as it is in the target until a read ends after it",
+                            want.user_name()
+                        ),
+                    });
+                    continue;
+                }
                 let changes = diff_user(have, want, &roles);
                 let user_name = want.user_name().to_owned();
                 match (have.active, want.active) {
@@ -71,14 +96,40 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
         if !have.active && action == Deprovision::Deactivate {
             continue;
         }
-        if let Some(pending) = within_grace(key, have, policy) {
+        // A read in doubt deprovisions nobody: the user is marked missing and waits for a read
+        // in no doubt.
+        let pending = match unconfirmed {
+            Some(_) => Some(missing_mark(key, have, policy.now)),
+            None => within_grace(key, have, &policy.grace, policy.now),
+        };
+        if let Some(pending) = pending {
             out.pending.push(pending);
             continue;
         }
         deprovisions.push(deprovision_op(key, have, Reason::Missing, policy));
     }
 
-    let (group_ops, removals, group_deletes) = plan_groups(desired, snapshot, policy, &creates, &protected);
+    let (group_ops, mut removals, mut group_deletes) =
+        plan_groups(desired, snapshot, policy, &creates, &protected);
+    if let Some(reason) = unconfirmed {
+        let (mut now, mut later) = (Vec::new(), Vec::new());
+        for op in updates.drain(..).chain(reactivations.drain(..)) {
+            let (n, l) = split_losses(op);
+            now.extend(n);
+            later.extend(l);
+        }
+        for op in now {
+            match op {
+                Op::ReactivateUser { .. } => reactivations.push(op),
+                _ => updates.push(op),
+            }
+        }
+        out.deferred.extend(later);
+        out.deferred.append(&mut removals);
+        out.deferred.append(&mut group_deletes);
+        sort_ops(&mut out.deferred);
+        out.defer_reason = Some(reason);
+    }
 
     out.ops.extend(creates);
     out.ops.extend(reactivations);
@@ -164,26 +215,60 @@ fn deprovision_op(key: &SourceKey, have: &ManagedUser, reason: Reason, policy: &
     }
 }
 
+/// Whether a change takes something away: clears a value, drops a role, or changes the user
+/// type (a technician made an end user loses what comes with the type).
+fn is_loss(change: &Change) -> bool {
+    match change {
+        Change::Set { after: None, .. } | Change::Set { attr: Attr::UserType, .. } => true,
+        Change::Set { .. } => false,
+        Change::Roles { before, after } => before.iter().any(|r| !after.contains(r)),
+    }
+}
+
+/// Splits a user update or reactivation into what can go now and an update of its losses,
+/// which waits for a read in no doubt.
+fn split_losses(op: Op) -> (Option<Op>, Option<Op>) {
+    let (key, user_name, changes, reactivate) = match op {
+        Op::UpdateUser { key, user_name, changes } => (key, user_name, changes, false),
+        Op::ReactivateUser { key, user_name, changes } => (key, user_name, changes, true),
+        other => return (Some(other), None),
+    };
+    let (later, now): (Vec<Change>, Vec<Change>) = changes.into_iter().partition(is_loss);
+    let deferred = (!later.is_empty()).then(|| Op::UpdateUser {
+        key: key.clone(),
+        user_name: user_name.clone(),
+        changes: later,
+    });
+    let now = match reactivate {
+        true => Some(Op::ReactivateUser { key, user_name, changes: now }),
+        false => (!now.is_empty()).then_some(Op::UpdateUser { key, user_name, changes: now }),
+    };
+    (now, deferred)
+}
+
 /// `Some(pending)` while a missing user has not been missing long enough to be deprovisioned.
-fn within_grace(key: &SourceKey, have: &ManagedUser, policy: &Policy) -> Option<Pending> {
-    if policy.grace.is_off() {
+fn within_grace(key: &SourceKey, have: &ManagedUser, grace: &Grace, now: i64) -> Option<Pending> {
+    if grace.is_off() {
         return None;
     }
+    let mark = missing_mark(key, have, now);
+    let hours_ok = now.saturating_sub(mark.missing_since) >= (grace.hours as i64).saturating_mul(3600);
+    let runs_ok = mark.missing_runs >= grace.runs;
+    (!(hours_ok && runs_ok)).then_some(mark)
+}
+
+/// A missing user's mark after this run: missing since its first missing run, one run more.
+fn missing_mark(key: &SourceKey, have: &ManagedUser, now: i64) -> Pending {
     let (since, runs) = match have.missing {
         Some(m) => (m.since, m.runs.saturating_add(1)),
-        None => (policy.now, 1),
+        None => (now, 1),
     };
-    let hours_ok = policy.now.saturating_sub(since) >= (policy.grace.hours as i64).saturating_mul(3600);
-    let runs_ok = runs >= policy.grace.runs;
-    if hours_ok && runs_ok {
-        return None;
-    }
-    Some(Pending {
+    Pending {
         key: key.clone(),
         user_name: have.user_name().to_owned(),
         missing_since: since,
         missing_runs: runs,
-    })
+    }
 }
 
 type GroupOps = (Vec<Op>, Vec<Op>, Vec<Op>);

@@ -59,6 +59,13 @@ pub struct Policy {
     pub protected_roles: BTreeSet<String>,
     /// The time of the run, seconds since the epoch (injected: the planner reads no clock).
     pub now: i64,
+    /// Set (with the reason) when this run's read may be incomplete although it parsed — the
+    /// daemon read the export right after it changed, while an export job may still be writing
+    /// it in place: nothing is removed on its word. A missing user is marked missing but not
+    /// deprovisioned; membership removals, group deletions and lost roles or values are
+    /// deferred. A later read in no doubt does what is still wanted then.
+    #[serde(default)]
+    pub unconfirmed: Option<String>,
 }
 
 impl Default for Policy {
@@ -73,6 +80,7 @@ impl Default for Policy {
             membership_chunk: 100,
             protected_roles: BTreeSet::new(),
             now: 0,
+            unconfirmed: None,
         }
     }
 }

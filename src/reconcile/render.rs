@@ -97,7 +97,9 @@ impl<F: Serialize> Serialize for JsonDocument<'_, F> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (plan, names) = (self.plan, self.names);
         let report = |op: &Op| op_json(op, names);
-        let mut m = serializer.serialize_map(Some(9))?;
+        let mut m = serializer.serialize_map(Some(11))?;
+        m.serialize_entry("defer_reason", &plan.defer_reason)?;
+        m.serialize_entry("deferred", &Each(&plan.deferred, report))?;
         m.serialize_entry("fingerprint", &as_value(&self.fingerprint))?;
         m.serialize_entry("held", &Each(&plan.held, report))?;
         m.serialize_entry("hold_reason", &plan.hold_reason)?;
@@ -118,7 +120,9 @@ struct PlanJson<'a>(&'a Plan);
 impl Serialize for PlanJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let plan = self.0;
-        let mut m = serializer.serialize_map(Some(6))?;
+        let mut m = serializer.serialize_map(Some(8))?;
+        m.serialize_entry("defer_reason", &plan.defer_reason)?;
+        m.serialize_entry("deferred", &Each(&plan.deferred, as_value))?;
         m.serialize_entry("held", &Each(&plan.held, as_value))?;
         m.serialize_entry("hold_reason", &plan.hold_reason)?;
         m.serialize_entry("ops", &Each(&plan.ops, as_value))?;
@@ -154,6 +158,8 @@ pub fn json(plan: &Plan, names: &Names) -> Value {
         "operations": plan.ops.iter().map(|op| op_json(op, names)).collect::<Vec<_>>(),
         "held": plan.held.iter().map(|op| op_json(op, names)).collect::<Vec<_>>(),
         "hold_reason": plan.hold_reason,
+        "deferred": plan.deferred.iter().map(|op| op_json(op, names)).collect::<Vec<_>>(),
+        "defer_reason": plan.defer_reason,
         "pending": plan.pending,
         "skipped": plan.skipped,
         "warnings": plan.warnings,
@@ -216,8 +222,12 @@ fn text_op(out: &mut impl Write, op: &Op, names: &Names, indent: &str) -> fmt::R
 
 fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
+    let deferred = match s.deferred {
+        0 => String::new(),
+        n => format!(" ({n} removals deferred)"),
+    };
     format!(
-        "Plan: {} users to create, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} groups to create, {} to update, {} to delete; {} held, {} skipped, {} warnings.",
+        "Plan: {} users to create, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} groups to create, {} to update, {} to delete; {} held, {} skipped, {} warnings.{deferred}",
         s.create_user,
         s.update_user,
         s.reactivate_user,
@@ -255,8 +265,17 @@ pub fn write_text(out: &mut impl Write, plan: &Plan, names: &Names) -> fmt::Resu
             text_op(out, op, names, "  ")?;
         }
     }
+    if let Some(reason) = &plan.defer_reason {
+        writeln!(out, "\nRemovals deferred to a later read: {reason}")?;
+        for op in &plan.deferred {
+            text_op(out, op, names, "  ")?;
+        }
+    }
     if !plan.pending.is_empty() {
-        out.write_str("\nWithin the grace period (deprovisioned once missing long enough):\n")?;
+        out.write_str(match plan.defer_reason {
+            Some(_) => "\nMissing from this read (deprovisioned only once a read in no doubt confirms):\n",
+            None => "\nWithin the grace period (deprovisioned once missing long enough):\n",
+        })?;
         for p in &plan.pending {
             writeln!(out, "  . user {} (missing for {} run(s))", p.user_name, p.missing_runs)?;
         }
@@ -310,8 +329,16 @@ pub fn markdown(plan: &Plan, names: &Names) -> String {
         let _ = text_op(&mut held, op, names, "");
     }
     section("Held", held);
+    let mut deferred = String::new();
+    for op in &plan.deferred {
+        let _ = text_op(&mut deferred, op, names, "");
+    }
+    section("Deferred", deferred);
     if let Some(r) = &plan.hold_reason {
         let _ = writeln!(out, "\n> **Held:** {r}");
+    }
+    if let Some(r) = &plan.defer_reason {
+        let _ = writeln!(out, "\n> **Removals deferred:** {r}");
     }
     let mut notes = String::new();
     for sk in &plan.skipped {

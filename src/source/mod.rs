@@ -40,6 +40,9 @@ pub enum SourceError {
     Scim(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A file source was written to while it was read.
+    #[error("{0}")]
+    Changed(String),
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
@@ -48,30 +51,82 @@ fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
     Ok(BufReader::with_capacity(256 * 1024, file))
 }
 
-/// Opens a text export that must end with a line break: one that does not was cut off mid-line
-/// (copied while being written, or truncated), and planning from it could drop or change
-/// records. The check reads by position, and the file it checked is the one returned to be read,
-/// even if an export job renames a new one into place meanwhile.
-fn open_complete(path: &Path) -> Result<File, SourceError> {
-    use std::os::unix::fs::FileExt;
-    let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
-    let file = File::open(path).map_err(open_err)?;
-    let len = file.metadata().map_err(open_err)?.len();
-    if len == 0 {
-        return Err(SourceError::Incomplete(format!(
-            "{} is empty: an empty export is refused; check the export job",
-            path.display()
-        )));
+/// What tells whether a file was written to while it was read: its device and inode, length,
+/// and modification and status-change times, all from the open file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(file: &File) -> std::io::Result<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        Ok(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
     }
-    let mut last = [0u8; 1];
-    file.read_exact_at(&mut last, len - 1).map_err(open_err)?;
-    if last[0] != b'\n' {
-        return Err(SourceError::Incomplete(format!(
-            "{} does not end with a line break, so it looks cut off (copied while being written, or truncated); re-export it, and have the export job write a temporary file and rename it",
-            path.display()
-        )));
+}
+
+/// An export opened to be read whole: refused when empty. The stamp taken when it was opened is
+/// compared with the file's after the read ([`OpenExport::check_unchanged`]).
+struct OpenExport {
+    file: File,
+    stamp: Stamp,
+    path: std::path::PathBuf,
+}
+
+impl OpenExport {
+    fn open(path: &Path) -> Result<OpenExport, SourceError> {
+        let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
+        let file = File::open(path).map_err(open_err)?;
+        let stamp = Stamp::of(&file).map_err(open_err)?;
+        if stamp.len == 0 {
+            return Err(SourceError::Incomplete(format!(
+                "{} is empty: an empty export is refused; check the export job",
+                path.display()
+            )));
+        }
+        Ok(OpenExport { file, stamp, path: path.to_owned() })
     }
-    Ok(file)
+
+    /// Fails when the file was written to while it was read (an export job writing it in place,
+    /// a slow paged `ldapsearch` still appending): what was read may be a part of it. A new file
+    /// renamed into place meanwhile is no change to the one read, which was complete.
+    fn check_unchanged(&self) -> Result<(), SourceError> {
+        let now = Stamp::of(&self.file)
+            .map_err(|e| SourceError::Open { path: self.path.display().to_string(), source: e })?;
+        if now == self.stamp {
+            return Ok(());
+        }
+        let grew = match now.len.cmp(&self.stamp.len) {
+            std::cmp::Ordering::Greater => format!("grew from {} to {} bytes", self.stamp.len, now.len),
+            std::cmp::Ordering::Less => format!("shrank from {} to {} bytes", self.stamp.len, now.len),
+            std::cmp::Ordering::Equal => "was rewritten".to_owned(),
+        };
+        Err(SourceError::Changed(format!(
+            "{} {grew} while it was read, so an export job is probably still writing it: nothing was planned; the daemon reads it again once it is quiet. Have the export job write a temporary file and rename it into place",
+            self.path.display()
+        )))
+    }
+
+    /// Whether the file's last byte is not a line break (read by position from the open file).
+    fn ends_without_line_break(&self) -> Result<bool, SourceError> {
+        use std::os::unix::fs::FileExt;
+        let mut last = [0u8; 1];
+        self.file
+            .read_exact_at(&mut last, self.stamp.len - 1)
+            .map_err(|e| SourceError::Open { path: self.path.display().to_string(), source: e })?;
+        Ok(last[0] != b'\n')
+    }
 }
 
 /// Reads the configured source completely, or fails: nothing is planned from a partial read.
@@ -101,9 +156,28 @@ pub async fn read_for(
     };
     let mut dir = match cfg.kind {
         SourceKind::Ldif => {
-            ldif_parts::read(open_complete(path)?, path, &name, cfg, (keep.as_ref(), wanted))?
+            let export = OpenExport::open(path)?;
+            let file =
+                export.file.try_clone().map_err(|e| SourceError::Open { path: name.clone(), source: e })?;
+            let dir = ldif_parts::read(file, path, &name, cfg, (keep.as_ref(), wanted))?;
+            export.check_unchanged()?;
+            dir
         }
-        SourceKind::Csv => csv::read(BufReader::with_capacity(256 * 1024, open_complete(path)?), &name, cfg)?,
+        SourceKind::Csv => {
+            let export = OpenExport::open(path)?;
+            let file =
+                export.file.try_clone().map_err(|e| SourceError::Open { path: name.clone(), source: e })?;
+            let mut dir = csv::read(BufReader::with_capacity(256 * 1024, file), &name, cfg)?;
+            export.check_unchanged()?;
+            // A last row without a line break may be cut off, as an LDIF entry may.
+            if export.ends_without_line_break()? {
+                dir.cut_off = dir.users.last().map(|u| directory::CutOff {
+                    origin: u.record.origin.to_string(),
+                    key: Some(u.key.clone()),
+                });
+            }
+            dir
+        }
         SourceKind::Json => json::read(open(path)?, &name)?,
         SourceKind::Scim => scim::read(cfg).await?,
     };
