@@ -205,6 +205,17 @@ cargo fmt --check || die "formatting differs: run 'cargo fmt' and commit the res
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+# The README's first command, read from the README itself (the line after "# 1." in its set-up
+# section), so that what a newcomer types first is what is tested. It must plan the bundled
+# example as the README says: 35 users and six groups to create.
+readme_cmd=$(awk '/^## Set-up on a fresh machine/ { section = 1 } section && /^# 1\./ { getline; print; exit }' README.md)
+[[ -n $readme_cmd ]] || die "README.md's set-up section has no command after its '# 1.' line"
+log "the README's first command: $readme_cmd"
+readme_out=$(bash -c "$readme_cmd" 2>/tmp/scimsync-readme-first.err) ||
+    die "the README's first command failed: $readme_cmd ($(tail -5 /tmp/scimsync-readme-first.err))"
+grep -q '^Plan: 35 users to create, .* 6 groups to create' <<<"$readme_out" ||
+    die "the README's first command did not plan 35 users and 6 groups: $(tail -3 <<<"$readme_out")"
+
 # The benchmarks' quick smoke (2,000 users, debug build): the bench tools still work, and a
 # no-change plan and sync send nothing and rewrite nothing. Full runs: benches/README.md.
 log "benches/run.sh --smoke"
