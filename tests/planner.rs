@@ -636,7 +636,7 @@ fn an_entry_that_may_be_cut_off_keeps_a_managed_user_and_removes_nothing() {
           . user bob@x (missing for 1 run(s))
 
         Skipped:
-          ! fixture:1: alice@x is the last entry of a source that ends without a line break, so it may be cut off: left as it is in the target until a read ends after it
+          ! people.ldif:40: the last entry of a source that ends without a line break may be cut off (its key too): left out of this run, and kept as it is in the target, until the export ends with a line break
 
         Plan: 0 users to create, 0 to update, 0 to reactivate, 0 to deactivate, 0 to delete; 0 groups to create, 0 to update, 0 to delete; 0 held, 1 skipped, 0 warnings. (1 removals deferred)
     "#]]

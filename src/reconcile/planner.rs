@@ -24,10 +24,17 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
             )
         })
     });
-    // The entry that may be cut off keeps a managed user as it is.
-    let cut_user =
-        desired.cut_off.as_ref().and_then(|c| c.key.as_ref()).filter(|k| snapshot.users.contains_key(*k));
-    protected.extend(cut_user);
+    // The entry that may be cut off — its key too, when the cut is in its key's value — is left
+    // out: never created from, and a managed user or group is kept as it is.
+    let cut_key = desired.cut_off.as_ref().and_then(|c| c.key.as_ref());
+    if let Some(c) = desired.cut_off.as_ref().filter(|c| c.key.is_some()) {
+        out.skipped.push(Skip {
+            origin: c.origin.clone(),
+            key: c.key.clone(),
+            reason: "the last entry of a source that ends without a line break may be cut off (its key too): left out of this run, and kept as it is in the target, until the export ends with a line break".into(),
+        });
+    }
+    protected.extend(cut_key);
     let mut creates = Vec::new();
     let mut reactivations = Vec::new();
     let mut updates = Vec::new();
@@ -42,6 +49,12 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
             missing.push(entry);
         }
         let have = managed.next_if(|(k, _)| *k == key).map(|(_, have)| have);
+        if cut_key == Some(key) {
+            if have.is_some_and(|h| h.missing.is_some()) {
+                out.present.insert(key.clone());
+            }
+            continue;
+        }
         let roles = allowed_roles(want, policy, &mut out.warnings);
         match have {
             None if want.active => {
@@ -57,17 +70,6 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
             Some(have) => {
                 if have.missing.is_some() {
                     out.present.insert(key.clone());
-                }
-                if cut_user == Some(key) {
-                    out.skipped.push(Skip {
-                        origin: want.origin.to_string(),
-                        key: Some(key.clone()),
-                        reason: format!(
-                            "{} is the last entry of a source that ends without a line break, so it may be cut off: left as it is in the target until a read ends after it",
-                            want.user_name()
-                        ),
-                    });
-                    continue;
                 }
                 let changes = diff_user(have, want, &roles);
                 let user_name = want.user_name().to_owned();
@@ -293,6 +295,9 @@ fn plan_groups(
     let mut renames = Vec::new();
     let mut adds = Vec::new();
     for (key, want) in &desired.groups {
+        if protected.contains(key) {
+            continue;
+        }
         let name = &want.display_name;
         let (to_add, to_remove): (Vec<SourceKey>, Vec<SourceKey>) = match snapshot.groups.get(key) {
             None => {
