@@ -51,6 +51,9 @@ pub enum Command {
         /// Exit 2 when the plan has changes.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Indent the JSON for people (it is compact by default, for machines).
+        #[arg(long)]
+        pretty: bool,
     },
     /// Print the mapped values of named source users (userName, key, DN or uid).
     Preview {
@@ -94,9 +97,11 @@ pub enum Command {
 /// Runs the parsed command; the exit code on success, an error (exit 1) otherwise.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Plan { format, out, detailed_exitcode } => {
-            plan(&load_config(&cli.config)?, format, out.as_deref(), detailed_exitcode)
-        }
+        Command::Plan { format, out, detailed_exitcode, pretty } => plan(
+            &load_config(&cli.config)?,
+            PlanOutput { format, out: out.as_deref(), pretty },
+            detailed_exitcode,
+        ),
         Command::Preview { users, format } => preview(&load_config(&cli.config)?, &users, format),
         Command::Check { offline } => check(&cli.config, offline),
         Command::Status { format } => status(&load_config(&cli.config)?, format),
@@ -155,12 +160,23 @@ fn emit_with(
     }
 }
 
-/// `doc` as pretty JSON (as `{value:#}` prints it) and a newline, written as it is serialised.
-fn emit_json(doc: &impl serde::Serialize, out: Option<&Path>) -> anyhow::Result<()> {
+/// `doc` as JSON and a newline, written as it is serialised: compact, or indented as `{value:#}`
+/// prints it.
+fn emit_json(doc: &impl serde::Serialize, out: Option<&Path>, pretty: bool) -> anyhow::Result<()> {
     emit_with(out, |w| {
-        serde_json::to_writer_pretty(&mut *w, doc)?;
+        match pretty {
+            true => serde_json::to_writer_pretty(&mut *w, doc)?,
+            false => serde_json::to_writer(&mut *w, doc)?,
+        }
         w.write_all(b"\n")
     })
+}
+
+/// Where and how `plan` writes its report.
+struct PlanOutput<'a> {
+    format: Format,
+    out: Option<&'a Path>,
+    pretty: bool,
 }
 
 /// The text report of a plan, written as it is made.
@@ -185,7 +201,8 @@ fn emit_text(plan: &crate::reconcile::Plan, names: &render::Names, out: Option<&
     })
 }
 
-fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> anyhow::Result<ExitCode> {
+fn plan(config: &Config, output: PlanOutput<'_>, detailed: bool) -> anyhow::Result<ExitCode> {
+    let PlanOutput { format, out, pretty } = output;
     let mut store = open_store(config)?;
     let started = now();
     let run_id = store.begin_run(RunKind::Plan, started)?;
@@ -203,7 +220,7 @@ fn plan(config: &Config, format: Format, out: Option<&Path>, detailed: bool) -> 
         Format::Text => emit_text(plan, &names, out)?,
         Format::Json => {
             let fingerprint = sync::fingerprint(&prepared, &store)?;
-            emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out)?;
+            emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out, pretty)?;
         }
         Format::Markdown => emit(&render::markdown(plan, &names), out)?,
     }
