@@ -16,6 +16,14 @@ use base64::Engine as _;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+/// Standard base64, padded or not: Samba's ldb and some hand-written files leave the padding
+/// out, and the value is the same either way.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// The entry parsed last.
 pub(super) struct Parsed {
     /// The number of its dn line.
@@ -502,9 +510,7 @@ impl Parser {
             (Kind::Base64, _) => {
                 self.decoding.clear();
                 let encoded = line.text[spec.value..].trim_ascii_end();
-                if let Err(e) =
-                    base64::engine::general_purpose::STANDARD.decode_vec(encoded, &mut self.decoding)
-                {
+                if let Err(e) = BASE64.decode_vec(encoded, &mut self.decoding) {
                     return Err(self.bad_base64(line, spec, e));
                 }
                 let entry = &mut self.entry;
@@ -549,7 +555,7 @@ impl Parser {
             Kind::Base64 => {
                 self.decoding.clear();
                 let encoded = line.text[spec.value..].trim_ascii_end();
-                match base64::engine::general_purpose::STANDARD.decode_vec(encoded, &mut self.decoding) {
+                match BASE64.decode_vec(encoded, &mut self.decoding) {
                     Ok(()) => Ok(()),
                     Err(e) => Err(self.bad_base64(line, spec, e)),
                 }
@@ -602,7 +608,7 @@ impl Parser {
         let raw = &line.text[spec.value..];
         match spec.kind {
             Kind::Plain => self.plain(line, spec).map(|text| Value::Text(text.to_owned())),
-            Kind::Base64 => match base64::engine::general_purpose::STANDARD.decode(raw.trim_ascii_end()) {
+            Kind::Base64 => match BASE64.decode(raw.trim_ascii_end()) {
                 Ok(bytes) => Ok(super::bytes_value(bytes)),
                 Err(e) => Err(self.bad_base64(line, spec, e)),
             },
