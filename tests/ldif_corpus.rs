@@ -64,7 +64,10 @@ fn corpus_content_exports_parse_completely() {
             );
         }
     }
-    let listed = walk(&dir);
+    // The newer files (copied to tests/data/ldif-more/) are covered by corpus_expectations.rs.
+    let more = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ldif-more");
+    let listed: Vec<PathBuf> =
+        walk(&dir).into_iter().filter(|f| !more.join(f.strip_prefix(&dir).unwrap()).is_file()).collect();
     assert_eq!(listed.len(), CONTENT.len() + 1, "a corpus file is not covered here: {listed:?}");
 }
 

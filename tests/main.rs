@@ -8,6 +8,7 @@ mod support;
 mod bad_sources;
 mod cli_config;
 mod cli_plan;
+mod corpus_expectations;
 mod corpus_plan;
 mod crash;
 mod daemon;
