@@ -459,7 +459,7 @@ impl Mapping {
         let Some(user_name) = values[Attr::UserName as usize].clone() else {
             return Err(match self.rules.get(&Attr::UserName) {
                 Some(Rule::From(names)) => {
-                    format!("no userName: the entry has {}", found_in(su, names))
+                    format!("no userName: none of {} has a value ({})", names.join(", "), found_in(su, names))
                 }
                 Some(Rule::Expr { source, .. }) => {
                     format!("no userName: the userName rule {source:?} gave nothing")
@@ -556,14 +556,14 @@ fn lookup(su: &SourceUser, name: &str) -> Option<String> {
     }
 }
 
-/// What the sources of a `from` rule held for a user, for a skip reason: `mail (empty),
-/// userPrincipalName (absent)`.
+/// What the sources of a `from` rule held for a user, for a skip reason: `mail: empty,
+/// userPrincipalName: absent`.
 fn found_in(su: &SourceUser, names: &[String]) -> String {
     let found: Vec<String> = names
         .iter()
         .map(|n| match su.record.values(n).next() {
-            None => format!("{n} (absent)"),
-            Some(_) => format!("{n} (empty)"),
+            None => format!("{n}: absent"),
+            Some(_) => format!("{n}: empty"),
         })
         .collect();
     found.join(", ")

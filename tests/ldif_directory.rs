@@ -255,5 +255,5 @@ fn an_empty_mail_falls_back_to_the_user_principal_name() {
     assert_eq!(names, ["ann@corp.example"]);
     assert_eq!(desired.skipped.len(), 1);
     let reason = &desired.skipped[0].reason;
-    assert!(reason.contains("mail (empty), userPrincipalName (absent)"), "{reason}");
+    assert!(reason.contains("(mail: empty, userPrincipalName: absent)"), "{reason}");
 }
