@@ -16,13 +16,13 @@ use support::site::{person, Site};
 /// Every second: the tests do not wait for a schedule.
 const EVERY_SECOND: &str = "* * * * * *";
 /// Once a year: only the start-up run and file changes trigger runs.
-const YEARLY: &str = "0 0 0 1 1 *";
+pub(crate) const YEARLY: &str = "0 0 0 1 1 *";
 
-fn directory(people: &[(&str, u32)]) -> String {
+pub(crate) fn directory(people: &[(&str, u32)]) -> String {
     people.iter().map(|(uid, n)| person(uid, "Given", &format!("Sn{n}"), *n, &[])).collect()
 }
 
-fn site(cron: &str, target_extra: &str, more: &str) -> Site {
+pub(crate) fn site(cron: &str, target_extra: &str, more: &str) -> Site {
     let extra = format!("[schedule]\ncron = \"{cron}\"\nwatch = true\n\n{more}");
     Site::new(ScimServer::shared(), target_extra, &extra)
 }
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(t) = f() {
@@ -43,13 +43,13 @@ fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 /// A `scimsync --log-format json run` process; killed if a test ends without stopping it.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(site: &Site, env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start(site: &Site, env: &[(&str, &str)]) -> Daemon {
         let n = std::fs::read_dir(site.dir.path()).unwrap().count();
         let log = site.dir.path().join(format!("daemon-{n}.log"));
         let mut cmd = site.command(&["--log-format", "json", "run"]);
@@ -65,7 +65,7 @@ impl Daemon {
         self.child.id()
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -74,7 +74,7 @@ impl Daemon {
         self.text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
-    fn messages(&self, message: &str) -> Vec<Value> {
+    pub(crate) fn messages(&self, message: &str) -> Vec<Value> {
         self.events()
             .into_iter()
             .filter(|e| e["fields"]["message"] == message)
@@ -83,7 +83,7 @@ impl Daemon {
     }
 
     /// Waits until `message` has been logged `n` times; returns the fields of the n-th.
-    fn wait_for(&self, message: &str, n: usize, secs: u64) -> Value {
+    pub(crate) fn wait_for(&self, message: &str, n: usize, secs: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let found = self.messages(message);
@@ -99,12 +99,12 @@ impl Daemon {
         }
     }
 
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(self.pid() as i32, sig) }, 0, "kill -{sig}");
     }
 
-    fn wait_exit(&mut self, secs: u64) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, secs: u64) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -134,7 +134,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Every user of the tenant by userName (paged: the server caps a page at 1000).
-fn users(site: &Site) -> BTreeMap<String, Value> {
+pub(crate) fn users(site: &Site) -> BTreeMap<String, Value> {
     let all = rt().block_on(site.raw().all_users());
     all.into_iter().map(|u| (u["userName"].as_str().unwrap().to_owned(), u)).collect()
 }

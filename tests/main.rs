@@ -12,6 +12,7 @@ mod corpus_expectations;
 mod corpus_plan;
 mod crash;
 mod daemon;
+mod daemon_in_place;
 mod fault_proxy_smoke;
 mod ldif_corpus;
 mod ldif_directory;
