@@ -144,6 +144,7 @@ row "LDIF parse, $(mb "$BIG") MB ($(human "$LARGEST") users), every value handed
 best_of 5 "$WORK/parse-parts.out" "$BIN/scimsync-bench" parse "$BIG" --parts
 row "the same in parts, one per core, as scimsync reads a large export (best of 5)" "$WALL s = $(mbs "$WALL") MB/s, $RSS_MB MB RSS" "wc -l (best of 5): $WC_WALL s" "$(ratio "$WALL" "$WC_WALL")× wc -l"
 PY=$ROOT/benches/.venv/bin/python
+declare -A PY_WALL=()
 if [[ ! -x $PY && -z $SMOKE ]]; then
     log "creating benches/.venv with PyPI ldif 4.3 (the Python baseline)"
     python3 -m venv "$ROOT/benches/.venv" && "$PY" -m pip install -q --disable-pip-version-check ldif==4.3
@@ -152,6 +153,28 @@ if [[ -x $PY ]] && "$PY" -c 'import ldif' 2>/dev/null; then
     measure "$WORK/py.out" "$PY" "$ROOT/benches/python_ldif.py" "$BIG"
     row "Python ldif 4.3 over the same file" "$WALL s" "scimsync: $PARSE_WALL s" "scimsync $(ratio "$WALL" "$PARSE_WALL")× faster"
 fi
+
+# --- First plan (empty snapshot) as JSON and as text, beside Python merely parsing the file ------
+for n in $SIZES; do
+    db=$WORK/first$n.db
+    export SCIMSYNC_SOURCE__PATH=$WORK/u$n.ldif SCIMSYNC_STATE__PATH=$db
+    for format in json text; do
+        rm -f "$db" "$db-wal" "$db-shm"
+        log "$n users: first plan as $format"
+        measure "$WORK/first-$format.out" "$BIN/scimsync" --config "$CFG" plan --format "$format"
+        FIRST_WALL=$WALL
+        detail=""
+        if [[ -x $PY ]] && "$PY" -c 'import ldif' 2>/dev/null && ((n <= 200000)); then
+            [[ -n ${PY_WALL[$n]:-} ]] || {
+                measure "$WORK/py$n.out" "$PY" "$ROOT/benches/python_ldif.py" "$WORK/u$n.ldif"
+                PY_WALL[$n]=$WALL
+            }
+            detail="Python ldif parsing the file: ${PY_WALL[$n]} s; scimsync $(ratio "${PY_WALL[$n]}" "$FIRST_WALL")× faster"
+        fi
+        row "first plan (empty snapshot) as $format, $(human "$n") users, $(mb "$WORK/first-$format.out") MB written" "$FIRST_WALL s wall, $CPU s CPU, $RSS_MB MB RSS" "$detail" ""
+    done
+    rm -f "$db" "$db-wal" "$db-shm"
+done
 
 # --- Plan: snapshot write, no change, 1% change --------------------------------------------------
 for n in $SIZES; do
