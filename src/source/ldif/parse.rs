@@ -337,20 +337,8 @@ impl Parser {
         unfolded: &mut Vec<u8>,
         started: bool,
     ) -> Result<Step, LdifError> {
-        loop {
-            match cur.next(unfolded) {
-                Next::More => return Ok(Step::More),
-                Next::End => return Ok(Step::Skipped { consumed: cur.at, lines: cur.lines, started }),
-                Next::Line(line) if line.text.is_empty() => {
-                    return Ok(Step::Skipped { consumed: cur.at, lines: cur.lines, started })
-                }
-                Next::Line(line) if line.text[0] == b'#' => {}
-                Next::Line(line) => {
-                    let spec = self.split(&line)?;
-                    self.trailer_line(&line, spec)?;
-                }
-            }
-        }
+        let more = self.skip_rest(cur, unfolded, |line, spec| self.trailer_line(line, spec))?;
+        Ok(if more { Step::More } else { Step::Skipped { consumed: cur.at, lines: cur.lines, started } })
     }
 
     /// Passes over the rest of a search reference: more `ref:` lines and comments, up to a
@@ -361,28 +349,37 @@ impl Parser {
         unfolded: &mut Vec<u8>,
         started: bool,
     ) -> Result<Step, LdifError> {
+        let more = self.skip_rest(cur, unfolded, |line, spec| {
+            if line.text[..spec.colon].eq_ignore_ascii_case(b"ref") {
+                return Ok(());
+            }
+            Err(self.syntax(
+                line.number,
+                format!(
+                    "\"{}:\" inside a search reference (ref: lines); a search reference holds only \
+                     ref: lines, and an entry must begin with its dn line after a blank line",
+                    show(&line.text[..spec.colon])
+                ),
+            ))
+        })?;
+        Ok(if more { Step::More } else { Step::Reference { consumed: cur.at, lines: cur.lines, started } })
+    }
+
+    /// Passes over the lines of a paragraph up to a blank line or the end, checking each content
+    /// line with `check` (comments pass). `Ok(true)` when the window ends first: read more.
+    fn skip_rest(
+        &self,
+        cur: &mut Cursor<'_>,
+        unfolded: &mut Vec<u8>,
+        check: impl Fn(&Line<'_>, Spec) -> Result<(), LdifError>,
+    ) -> Result<bool, LdifError> {
         loop {
             match cur.next(unfolded) {
-                Next::More => return Ok(Step::More),
-                Next::End => return Ok(Step::Reference { consumed: cur.at, lines: cur.lines, started }),
-                Next::Line(line) if line.text.is_empty() => {
-                    return Ok(Step::Reference { consumed: cur.at, lines: cur.lines, started })
-                }
+                Next::More => return Ok(true),
+                Next::End => return Ok(false),
+                Next::Line(line) if line.text.is_empty() => return Ok(false),
                 Next::Line(line) if line.text[0] == b'#' => {}
-                Next::Line(line) => {
-                    let spec = self.split(&line)?;
-                    if !line.text[..spec.colon].eq_ignore_ascii_case(b"ref") {
-                        return Err(self.syntax(
-                            line.number,
-                            format!(
-                                "\"{}:\" inside a search reference (ref: lines); a search \
-                                 reference holds only ref: lines, and an entry must begin with its \
-                                 dn line after a blank line",
-                                show(&line.text[..spec.colon])
-                            ),
-                        ));
-                    }
-                }
+                Next::Line(line) => check(&line, self.split(&line)?)?,
             }
         }
     }
