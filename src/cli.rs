@@ -219,8 +219,13 @@ fn plan(config: &Config, output: PlanOutput<'_>, detailed: bool) -> anyhow::Resu
     match format {
         Format::Text => emit_text(plan, &names, out)?,
         Format::Json => {
+            let t = std::time::Instant::now();
             let fingerprint = sync::fingerprint(&prepared, &store)?;
-            emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out, pretty)?;
+            tracing::debug!(ms = t.elapsed().as_millis() as u64, "Fingerprinted the desired state.");
+            match pretty {
+                true => emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out, true)?,
+                false => emit_with(out, |w| crate::plan_json::write(w, plan, &names, &fingerprint))?,
+            }
         }
         Format::Markdown => emit(&render::markdown(plan, &names), out)?,
     }

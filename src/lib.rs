@@ -8,6 +8,7 @@ pub mod mapping;
 pub mod model;
 pub mod parts;
 pub mod pipeline;
+pub mod plan_json;
 pub mod quarantine;
 pub mod reconcile;
 pub mod secrets;

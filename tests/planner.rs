@@ -558,10 +558,13 @@ fn the_streamed_json_document_is_the_one_built_as_a_value() {
     let mut built = render::json(&plan, &names);
     built["fingerprint"] = serde_json::to_value(&fingerprint).unwrap();
     built["plan"] = serde_json::to_value(&plan).unwrap();
+    let mut compact = Vec::new();
+    scimsync::plan_json::write(&mut compact, &plan, &names, &fingerprint).unwrap();
     let streamed =
-        serde_json::to_string_pretty(&render::JsonDocument { plan: &plan, names: &names, fingerprint })
-            .unwrap();
-    assert_eq!(streamed, format!("{built:#}"));
+        serde_json::to_string(&render::JsonDocument { plan: &plan, names: &names, fingerprint }).unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&streamed).unwrap(), built);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&compact).unwrap(), built);
+    assert!(compact.ends_with(b"}\n") && !compact[..compact.len() - 1].contains(&b'\n'), "one line");
 }
 
 #[test]
