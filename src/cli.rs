@@ -196,7 +196,7 @@ fn emit_text(plan: &crate::reconcile::Plan, names: &render::Names, out: Option<&
     }
     emit_with(out, |w| {
         let mut adapter = Adapter { inner: w, error: None };
-        render::write_text(&mut adapter, plan, names)
+        crate::report::write_text(&mut adapter, plan, names)
             .map_err(|_| adapter.error.take().unwrap_or_else(|| std::io::Error::other("formatting failed")))
     })
 }
@@ -224,7 +224,7 @@ fn plan(config: &Config, output: PlanOutput<'_>, detailed: bool) -> anyhow::Resu
             tracing::debug!(ms = t.elapsed().as_millis() as u64, "Fingerprinted the desired state.");
             match pretty {
                 true => emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out, true)?,
-                false => emit_with(out, |w| crate::plan_json::write(w, plan, &names, &fingerprint))?,
+                false => emit_with(out, |w| crate::report::write_json(w, plan, &names, &fingerprint))?,
             }
         }
         Format::Markdown => emit(&render::markdown(plan, &names), out)?,

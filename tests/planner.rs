@@ -133,7 +133,11 @@ fn check_with(fixture: &str, policy: Policy, expected: Expect) {
     let p = parse(fixture);
     let desired = desired_of(&p);
     let plan = reconcile::plan(&desired, &p.snapshot, &policy);
-    expected.assert_eq(&render::text(&plan, &names(&p)));
+    let text = render::text(&plan, &names(&p));
+    let mut fast = String::new();
+    scimsync::report::write_text(&mut fast, &plan, &names(&p)).unwrap();
+    assert_eq!(fast, text, "the report written on several threads");
+    expected.assert_eq(&text);
 }
 
 fn check(fixture: &str, expected: Expect) {
@@ -559,7 +563,7 @@ fn the_streamed_json_document_is_the_one_built_as_a_value() {
     built["fingerprint"] = serde_json::to_value(&fingerprint).unwrap();
     built["plan"] = serde_json::to_value(&plan).unwrap();
     let mut compact = Vec::new();
-    scimsync::plan_json::write(&mut compact, &plan, &names, &fingerprint).unwrap();
+    scimsync::report::write_json(&mut compact, &plan, &names, &fingerprint).unwrap();
     let streamed =
         serde_json::to_string(&render::JsonDocument { plan: &plan, names: &names, fingerprint }).unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(&streamed).unwrap(), built);
@@ -647,4 +651,24 @@ fn an_entry_that_may_be_cut_off_keeps_a_managed_user_and_removes_nothing() {
     assert!(plan.ops.is_empty() && plan.held.is_empty(), "{plan:?}");
     assert_eq!(plan.pending.len(), 1, "bob is marked missing");
     assert_eq!(plan.deferred.len(), 1, "bob's membership removal waits");
+}
+
+/// The reports written on several threads, over more operations than one batch holds: the same
+/// text, and the same JSON document, as written on one.
+#[test]
+fn reports_written_in_batches_on_several_threads_are_the_ones_written_on_one() {
+    let fixture = format!("desired:\n{}group g G: u00001 u09000\n", many("u", 0..9001, ""));
+    let p = parse(&fixture);
+    let plan = reconcile::plan(&desired_of(&p), &p.snapshot, &Policy::default());
+    assert!(plan.ops.len() > 9000);
+    let names = names(&p);
+    let mut fast = String::new();
+    scimsync::report::write_text(&mut fast, &plan, &names).unwrap();
+    assert_eq!(fast, render::text(&plan, &names));
+    let fingerprint = scimsync::sync::Fingerprint { source: "abc".into(), snapshot_version: 1 };
+    let mut compact = Vec::new();
+    scimsync::report::write_json(&mut compact, &plan, &names, &fingerprint).unwrap();
+    let streamed =
+        serde_json::to_value(render::JsonDocument { plan: &plan, names: &names, fingerprint }).unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&compact).unwrap(), streamed);
 }

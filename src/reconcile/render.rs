@@ -167,7 +167,7 @@ pub fn json(plan: &Plan, names: &Names) -> Value {
     })
 }
 
-fn text_op(out: &mut impl Write, op: &Op, names: &Names, indent: &str) -> fmt::Result {
+pub fn text_op(out: &mut impl Write, op: &Op, names: &Names, indent: &str) -> fmt::Result {
     let label = op.label();
     match op {
         Op::CreateUser { user } => {
@@ -251,14 +251,23 @@ pub fn text(plan: &Plan, names: &Names) -> String {
 
 /// [`text`], written to `out` as it is made: the report of a first plan of a million users is
 /// more than half a gigabyte.
-pub fn write_text(out: &mut impl Write, plan: &Plan, names: &Names) -> fmt::Result {
+pub fn write_text<W: Write>(out: &mut W, plan: &Plan, names: &Names) -> fmt::Result {
+    write_text_with(out, plan, names, |out, ops| ops.iter().try_for_each(|op| text_op(out, op, names, "  ")))
+}
+
+/// [`write_text`], with the operations (the bulk of a large plan) written by `write_ops`, each
+/// as [`text_op`] writes it with an indent of two spaces.
+pub fn write_text_with<W: Write>(
+    out: &mut W,
+    plan: &Plan,
+    names: &Names,
+    write_ops: impl FnOnce(&mut W, &[Op]) -> fmt::Result,
+) -> fmt::Result {
     if plan.ops.is_empty() {
         out.write_str("No changes. The target matches the source.\n")?;
     } else {
         out.write_str("scimsync will perform the following actions:\n\n")?;
-        for op in &plan.ops {
-            text_op(out, op, names, "  ")?;
-        }
+        write_ops(out, &plan.ops)?;
     }
     if let Some(reason) = &plan.hold_reason {
         writeln!(out, "\nHeld by the safety threshold: {reason}")?;

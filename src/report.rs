@@ -1,7 +1,8 @@
-//! `plan --format json` written compactly, with the long lists (the report's operations and the
-//! plan's own) serialised in batches on several threads and written in order. The document is
-//! the one [`render::JsonDocument`] serialises, key for key; a first plan of 200,000 users
-//! spent most of its rendering time serialising those two lists on one core.
+//! A plan's reports written fast: the long lists (operations) are rendered in batches on every
+//! core and written in order. `plan --format json` compactly, the document
+//! [`render::JsonDocument`] serialises, key for key; `plan` as text, the report of
+//! [`render::write_text`]. A first plan of a million users spent most of its rendering time on
+//! those lists on one core.
 
 use crate::model::{DesiredUser, SourceKey};
 use crate::parts;
@@ -86,8 +87,35 @@ impl Serialize for MembersReport<'_> {
 const CHUNK: usize = 4096;
 const MAX_THREADS: usize = 4;
 
+/// Writes the text report of `plan`, its operations rendered on every core.
+pub fn write_text<W: std::fmt::Write>(out: &mut W, plan: &Plan, names: &Names) -> std::fmt::Result {
+    render::write_text_with(out, plan, names, |out, ops| {
+        let threads = parts::threads(MAX_THREADS);
+        let mut buffers: Vec<String> = (0..threads).map(|_| String::new()).collect();
+        for batch in ops.chunks(CHUNK * threads) {
+            let work: Vec<(&[Op], String)> = batch.chunks(CHUNK).zip(buffers.drain(..)).collect();
+            let written = parts::map_on_threads(work, |(chunk, mut buf)| {
+                buf.clear();
+                chunk.iter().try_for_each(|op| render::text_op(&mut buf, op, names, "  ")).map(|()| buf)
+            });
+            for buf in written {
+                let buf = buf?;
+                out.write_str(&buf)?;
+                buffers.push(buf);
+            }
+            buffers.resize_with(threads, String::new);
+        }
+        Ok(())
+    })
+}
+
 /// Writes the compact JSON document of `plan` and a newline.
-pub fn write(w: &mut impl Write, plan: &Plan, names: &Names, fingerprint: &impl Serialize) -> io::Result<()> {
+pub fn write_json(
+    w: &mut impl Write,
+    plan: &Plan,
+    names: &Names,
+    fingerprint: &impl Serialize,
+) -> io::Result<()> {
     let report = |buf: &mut Vec<u8>, op: &Op| match op {
         Op::CreateUser { user } => serde_json::to_writer(buf, &CreateReport(user)),
         Op::AddMembers { key, display_name, members } | Op::RemoveMembers { key, display_name, members } => {
