@@ -180,7 +180,11 @@ struct PlanOutput<'a> {
 }
 
 /// The text report of a plan, written as it is made.
-fn emit_text(plan: &crate::reconcile::Plan, names: &render::Names, out: Option<&Path>) -> anyhow::Result<()> {
+fn emit_text(
+    plan: &crate::reconcile::Plan,
+    names: &render::Names<'_>,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
     /// `fmt::Write` onto an `io::Write`, keeping the I/O error that `fmt::Error` cannot carry.
     struct Adapter<W> {
         inner: W,

@@ -24,6 +24,46 @@ pub fn map_on_threads<T: Send, R: Send>(parts: Vec<T>, work: impl Fn(T) -> R + S
 /// (mimalloc's `mi_collect`). A thread that allocates next takes fresh pages rather than the
 /// pages another thread just freed, so a phase that frees much on one thread before another
 /// thread allocates much would otherwise hold both at once.
+/// `items` cut into chunks of `chunk`, each made into an `R` by `render` on one of `threads`
+/// long-lived threads (chunk i on thread i mod threads), and given to `write` on the calling
+/// thread in the chunks' order. At most two rendered chunks per thread wait to be written, so
+/// memory stays bounded however long the list. The first error of `write` stops the work.
+pub fn render_in_order<T: Sync, R: Send, E>(
+    items: &[T],
+    chunk: usize,
+    threads: usize,
+    render: impl Fn(&[T]) -> R + Sync,
+    mut write: impl FnMut(R) -> Result<(), E>,
+) -> Result<(), E> {
+    let chunks: Vec<&[T]> = items.chunks(chunk.max(1)).collect();
+    let threads = threads.clamp(1, chunks.len().max(1));
+    if threads == 1 {
+        return chunks.into_iter().try_for_each(|c| write(render(c)));
+    }
+    let (chunks, render) = (&chunks, &render);
+    std::thread::scope(|scope| {
+        let receivers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                scope.spawn(move || {
+                    for c in chunks.iter().skip(t).step_by(threads) {
+                        if tx.send(render(c)).is_err() {
+                            return; // the writer stopped
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for i in 0..chunks.len() {
+            // A worker only ends early when its receiver is gone, and it is not.
+            let rendered = receivers[i % threads].recv().expect("a render thread ended early");
+            write(rendered)?;
+        }
+        Ok(())
+    })
+}
+
 pub fn return_freed_memory() {
     extern "C" {
         fn mi_collect(force: bool);

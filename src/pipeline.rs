@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::model::{DesiredState, SourceKey};
-use crate::reconcile::{self, render::Names, Plan, Snapshot};
+use crate::reconcile::{self, plan::Op, render::Names, Plan, Snapshot};
 use crate::source;
 use crate::store::Store;
 use anyhow::Context as _;
@@ -16,16 +16,19 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Key → userName for reports (desired names first, then the snapshot's), for the keys the
-    /// plan names.
-    pub fn names(&self) -> Names {
-        let ops = self.plan.ops.iter().chain(&self.plan.held);
-        let keys = ops.flat_map(|op| op.keys()).chain(self.plan.pending.iter().map(|p| &p.key));
+    /// Key → userName for reports (desired names first, then the snapshot's), for the members
+    /// the plan's membership changes name (every other operation carries its own name).
+    pub fn names(&self) -> Names<'_> {
+        let ops = self.plan.ops.iter().chain(&self.plan.held).chain(&self.plan.deferred);
+        let keys = ops.flat_map(|op| match op {
+            Op::AddMembers { members, .. } | Op::RemoveMembers { members, .. } => members.as_slice(),
+            _ => &[],
+        });
         let name = |k: &SourceKey| {
             let desired = self.desired.users.get(k).map(|u| u.user_name());
-            desired.or_else(|| self.snapshot.users.get(k).map(|u| u.user_name())).map(str::to_owned)
+            desired.or_else(|| self.snapshot.users.get(k).map(|u| u.user_name()))
         };
-        keys.filter_map(|k| Some((k.clone(), name(k)?))).collect()
+        keys.filter_map(|k| Some((k, name(k)?))).collect()
     }
 }
 

@@ -62,7 +62,7 @@ struct GroupReport<'a> {
 
 struct MembersReport<'a> {
     members: &'a [SourceKey],
-    names: &'a Names,
+    names: &'a Names<'a>,
 }
 
 impl Serialize for MembersReport<'_> {
@@ -75,37 +75,26 @@ impl Serialize for MembersReport<'_> {
         }
         let mut seq = s.serialize_seq(Some(self.members.len()))?;
         for k in self.members {
-            let user_name = self.names.get(k).map_or(k.0.as_str(), String::as_str);
+            let user_name = self.names.get(k).copied().unwrap_or(k.0.as_str());
             seq.serialize_element(&Member { key: &k.0, user_name })?;
         }
         seq.end()
     }
 }
 
-/// Items serialised per thread and batch: large enough that starting threads costs nothing, small
-/// enough that a batch's bytes stay a few megabytes.
+/// Items rendered at a time by one thread: few enough that the chunks waiting to be written stay
+/// a few megabytes.
 const CHUNK: usize = 4096;
 const MAX_THREADS: usize = 4;
 
 /// Writes the text report of `plan`, its operations rendered on every core.
-pub fn write_text<W: std::fmt::Write>(out: &mut W, plan: &Plan, names: &Names) -> std::fmt::Result {
+pub fn write_text<W: std::fmt::Write>(out: &mut W, plan: &Plan, names: &Names<'_>) -> std::fmt::Result {
     render::write_text_with(out, plan, names, |out, ops| {
-        let threads = parts::threads(MAX_THREADS);
-        let mut buffers: Vec<String> = (0..threads).map(|_| String::new()).collect();
-        for batch in ops.chunks(CHUNK * threads) {
-            let work: Vec<(&[Op], String)> = batch.chunks(CHUNK).zip(buffers.drain(..)).collect();
-            let written = parts::map_on_threads(work, |(chunk, mut buf)| {
-                buf.clear();
-                chunk.iter().try_for_each(|op| render::text_op(&mut buf, op, names, "  ")).map(|()| buf)
-            });
-            for buf in written {
-                let buf = buf?;
-                out.write_str(&buf)?;
-                buffers.push(buf);
-            }
-            buffers.resize_with(threads, String::new);
-        }
-        Ok(())
+        let render = |chunk: &[Op]| {
+            let mut buf = String::new();
+            chunk.iter().try_for_each(|op| render::text_op(&mut buf, op, names, "  ")).map(|()| buf)
+        };
+        parts::render_in_order(ops, CHUNK, parts::threads(MAX_THREADS), render, |buf| out.write_str(&buf?))
     })
 }
 
@@ -113,7 +102,7 @@ pub fn write_text<W: std::fmt::Write>(out: &mut W, plan: &Plan, names: &Names) -
 pub fn write_json(
     w: &mut impl Write,
     plan: &Plan,
-    names: &Names,
+    names: &Names<'_>,
     fingerprint: &impl Serialize,
 ) -> io::Result<()> {
     let report = |buf: &mut Vec<u8>, op: &Op| match op {
@@ -172,35 +161,24 @@ fn array<T: Sync>(
     items: &[T],
     each: impl Fn(&mut Vec<u8>, &T) -> serde_json::Result<()> + Sync,
 ) -> io::Result<()> {
-    let threads = parts::threads(MAX_THREADS);
     w.write_all(b"[")?;
-    let mut first = true;
-    // Each thread's buffer is handed back and reused by the next batch: grown once, its pages
-    // are not faulted in again for every batch.
-    let mut buffers: Vec<Vec<u8>> = (0..threads).map(|_| Vec::new()).collect();
-    for batch in items.chunks(CHUNK * threads) {
-        let work: Vec<(&[T], Vec<u8>)> = batch.chunks(CHUNK).zip(buffers.drain(..)).collect();
-        let written = parts::map_on_threads(work, |(chunk, mut buf)| {
-            buf.clear();
-            for (i, item) in chunk.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                each(&mut buf, item)?;
+    let render = |chunk: &[T]| {
+        let mut buf = Vec::new();
+        for (i, item) in chunk.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
             }
-            Ok::<_, serde_json::Error>(buf)
-        });
-        for buf in written {
-            let buf = buf?;
-            if !first {
-                w.write_all(b",")?;
-            }
-            first = false;
-            w.write_all(&buf)?;
-            buffers.push(buf);
+            each(&mut buf, item)?;
         }
-        buffers.resize_with(threads, Vec::new);
-    }
+        Ok::<_, serde_json::Error>(buf)
+    };
+    let mut first = true;
+    parts::render_in_order(items, CHUNK, parts::threads(MAX_THREADS), render, |buf| {
+        if !std::mem::take(&mut first) {
+            w.write_all(b",")?;
+        }
+        w.write_all(&buf?)
+    })?;
     w.write_all(b"]")
 }
 

@@ -122,10 +122,9 @@ fn desired_of(p: &Parsed) -> DesiredState {
     reconcile::desired::build(p.desired_users.clone(), p.desired_groups.clone(), p.skipped.clone(), vec![], 0)
 }
 
-fn names(p: &Parsed) -> render::Names {
-    let mut names: render::Names =
-        p.snapshot.users.iter().map(|(k, u)| (k.clone(), u.user_name().to_owned())).collect();
-    names.extend(p.desired_users.iter().map(|u| (u.key.clone(), u.user_name().to_owned())));
+fn names(p: &Parsed) -> render::Names<'_> {
+    let mut names: render::Names = p.snapshot.users.iter().map(|(k, u)| (k, u.user_name())).collect();
+    names.extend(p.desired_users.iter().map(|u| (&u.key, u.user_name())));
     names
 }
 

@@ -22,8 +22,7 @@ pub fn config(toml: &str) -> Config {
 pub fn plan_and_render(config: &Config, dir: SourceDirectory) {
     let desired = config.mapping.map_directory(dir);
     let plan = reconcile::plan(&desired, &Snapshot::default(), &Policy::default());
-    let names: render::Names =
-        desired.users.iter().map(|(k, u)| (k.clone(), u.user_name().to_owned())).collect();
+    let names: render::Names = desired.users.iter().map(|(k, u)| (k, u.user_name())).collect();
     let _ = render::json(&plan, &names);
     let _ = render::text(&plan, &names);
     let _ = render::markdown(&plan, &names);
