@@ -306,29 +306,15 @@ pub fn fingerprint(prepared: &Prepared, store: &Store) -> anyhow::Result<Fingerp
     const CHUNK: usize = 1 << 16;
     let d = &prepared.desired;
     let users: Vec<_> = d.users.iter().collect();
-    let chunks: Vec<_> = users.chunks(CHUNK).collect();
-    let threads = crate::parts::threads(4);
-    let per_thread = chunks.len().div_ceil(threads).max(1);
-    let work: Vec<_> = chunks.chunks(per_thread).collect();
-    let digests = crate::parts::map_on_threads(work, |chunks| {
-        chunks
-            .iter()
-            .map(|chunk| {
-                let mut hashing = Hashing(Sha256::new());
-                serde_json::to_writer(&mut hashing, chunk).map(|()| hashing.0.finalize())
-            })
-            .collect::<Result<Vec<_>, _>>()
-    });
     let mut all = Hashing(Sha256::new());
-    for digest in digests
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .context("serialising the desired state")?
-        .iter()
-        .flatten()
-    {
-        all.0.update(digest);
-    }
+    let hash_chunk = |chunk: &[_]| {
+        let mut hashing = Hashing(Sha256::new());
+        serde_json::to_writer(&mut hashing, chunk).map(|()| hashing.0.finalize())
+    };
+    crate::parts::render_in_order(&users, CHUNK, crate::parts::threads(4), hash_chunk, |digest| {
+        digest.map(|digest| all.0.update(digest))
+    })
+    .context("serialising the desired state")?;
     serde_json::to_writer(&mut all, &(&d.groups, &d.skipped, &d.warnings, d.records_read, &d.cut_off))
         .context("serialising the desired state")?;
     let source = all.0.finalize().iter().map(|b| format!("{b:02x}")).collect();

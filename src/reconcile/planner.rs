@@ -4,7 +4,7 @@
 //! deleted or have members removed; the planner never needs a listing of the target.
 
 use super::plan::{Change, Op, Pending, Plan, Reason};
-use super::policy::{Deprovision, Grace, Policy};
+use super::policy::{Deprovision, Policy};
 use super::snapshot::{ManagedUser, Snapshot};
 use crate::model::{Attr, DesiredState, DesiredUser, Skip, SourceKey};
 use std::collections::BTreeSet;
@@ -102,7 +102,7 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
         // in no doubt.
         let pending = match unconfirmed {
             Some(_) => Some(missing_mark(key, have, policy.now)),
-            None => within_grace(key, have, &policy.grace, policy.now),
+            None => within_grace(key, have, policy),
         };
         if let Some(pending) = pending {
             out.pending.push(pending);
@@ -114,19 +114,13 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
     let (group_ops, mut removals, mut group_deletes) =
         plan_groups(desired, snapshot, policy, &creates, &protected);
     if let Some(reason) = unconfirmed {
-        let (mut now, mut later) = (Vec::new(), Vec::new());
-        for op in updates.drain(..).chain(reactivations.drain(..)) {
-            let (n, l) = split_losses(op);
-            now.extend(n);
-            later.extend(l);
-        }
-        for op in now {
-            match op {
-                Op::ReactivateUser { .. } => reactivations.push(op),
-                _ => updates.push(op),
+        for list in [&mut updates, &mut reactivations] {
+            for op in std::mem::take(list) {
+                let (now, later) = split_losses(op);
+                list.extend(now);
+                out.deferred.extend(later);
             }
         }
-        out.deferred.extend(later);
         out.deferred.append(&mut removals);
         out.deferred.append(&mut group_deletes);
         sort_ops(&mut out.deferred);
@@ -134,9 +128,9 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
     }
 
     // The creates (most of a first plan) become the list itself, grown once for the rest.
-    let rest = reactivations.len() + updates.len() + group_ops.len() + removals.len();
     out.ops = creates;
-    out.ops.reserve_exact(rest + group_deletes.len() + deprovisions.len());
+    let rest = [&reactivations, &updates, &group_ops, &removals, &group_deletes, &deprovisions];
+    out.ops.reserve_exact(rest.iter().map(|list| list.len()).sum());
     out.ops.extend(reactivations);
     out.ops.extend(updates);
     out.ops.extend(group_ops);
@@ -252,7 +246,8 @@ fn split_losses(op: Op) -> (Option<Op>, Option<Op>) {
 }
 
 /// `Some(pending)` while a missing user has not been missing long enough to be deprovisioned.
-fn within_grace(key: &SourceKey, have: &ManagedUser, grace: &Grace, now: i64) -> Option<Pending> {
+fn within_grace(key: &SourceKey, have: &ManagedUser, policy: &Policy) -> Option<Pending> {
+    let (grace, now) = (&policy.grace, policy.now);
     if grace.is_off() {
         return None;
     }

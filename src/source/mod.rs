@@ -46,8 +46,7 @@ pub enum SourceError {
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
-    let file =
-        File::open(path).map_err(|e| SourceError::Open { path: path.display().to_string(), source: e })?;
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
     Ok(BufReader::with_capacity(256 * 1024, file))
 }
 
@@ -86,7 +85,7 @@ struct OpenExport {
 
 impl OpenExport {
     fn open(path: &Path) -> Result<OpenExport, SourceError> {
-        let open_err = |e| SourceError::Open { path: path.display().to_string(), source: e };
+        let open_err = |e| io_error(path, e);
         let file = File::open(path).map_err(open_err)?;
         let stamp = Stamp::of(&file).map_err(open_err)?;
         if stamp.len == 0 {
@@ -102,8 +101,7 @@ impl OpenExport {
     /// a slow paged `ldapsearch` still appending): what was read may be a part of it. A new file
     /// renamed into place meanwhile is no change to the one read, which was complete.
     fn check_unchanged(&self) -> Result<(), SourceError> {
-        let now = Stamp::of(&self.file)
-            .map_err(|e| SourceError::Open { path: self.path.display().to_string(), source: e })?;
+        let now = Stamp::of(&self.file).map_err(|e| io_error(&self.path, e))?;
         if now == self.stamp {
             return Ok(());
         }
@@ -122,11 +120,18 @@ impl OpenExport {
     fn ends_without_line_break(&self) -> Result<bool, SourceError> {
         use std::os::unix::fs::FileExt;
         let mut last = [0u8; 1];
-        self.file
-            .read_exact_at(&mut last, self.stamp.len - 1)
-            .map_err(|e| SourceError::Open { path: self.path.display().to_string(), source: e })?;
+        self.file.read_exact_at(&mut last, self.stamp.len - 1).map_err(|e| io_error(&self.path, e))?;
         Ok(last[0] != b'\n')
     }
+
+    /// Another handle on the open file, to read it through.
+    fn handle(&self) -> Result<File, SourceError> {
+        self.file.try_clone().map_err(|e| io_error(&self.path, e))
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> SourceError {
+    SourceError::Open { path: path.display().to_string(), source }
 }
 
 /// Reads the configured source completely, or fails: nothing is planned from a partial read.
@@ -157,17 +162,13 @@ pub async fn read_for(
     let mut dir = match cfg.kind {
         SourceKind::Ldif => {
             let export = OpenExport::open(path)?;
-            let file =
-                export.file.try_clone().map_err(|e| SourceError::Open { path: name.clone(), source: e })?;
-            let dir = ldif_parts::read(file, path, &name, cfg, (keep.as_ref(), wanted))?;
+            let dir = ldif_parts::read(export.handle()?, path, &name, cfg, (keep.as_ref(), wanted))?;
             export.check_unchanged()?;
             dir
         }
         SourceKind::Csv => {
             let export = OpenExport::open(path)?;
-            let file =
-                export.file.try_clone().map_err(|e| SourceError::Open { path: name.clone(), source: e })?;
-            let mut dir = csv::read(BufReader::with_capacity(256 * 1024, file), &name, cfg)?;
+            let mut dir = csv::read(BufReader::with_capacity(256 * 1024, export.handle()?), &name, cfg)?;
             export.check_unchanged()?;
             // A last row without a line break may be cut off, as an LDIF entry may.
             if export.ends_without_line_break()? {
