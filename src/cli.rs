@@ -1,12 +1,12 @@
 //! Command line: clap definitions and one function per command. Exit codes: 0 success, 1 error,
 //! 2 changes present (`plan --detailed-exitcode`), 3 run held by the safety threshold.
 
+use crate::clock::now;
 use crate::config::{self, Config};
-use crate::pipeline::{self, now};
 use crate::reconcile::render;
+use crate::run::{self, Run, TokenExpiry};
 use crate::source;
-use crate::store::{RunKind, RunOutcome, Store};
-use crate::sync;
+use crate::store::Store;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -105,20 +105,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Preview { users, format } => preview(&load_config(&cli.config)?, &users, format),
         Command::Check { offline } => check(&cli.config, offline),
         Command::Status { format } => status(&load_config(&cli.config)?, format),
-        Command::Sync => apply_run(&load_config(&cli.config)?, sync::Mode::Sync),
+        Command::Sync => apply_run(&load_config(&cli.config)?, run::Mode::Sync),
         Command::Run => crate::daemon::run(&cli.config, load_config(&cli.config)?),
         Command::Apply { planfile } => {
             let text = std::fs::read_to_string(&planfile)
                 .with_context(|| format!("cannot read the plan file {}", planfile.display()))?;
-            let saved: sync::SavedPlan = serde_json::from_str(&text).with_context(|| {
+            let saved: run::SavedPlan = serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{} is not a saved plan: write one with `scimsync plan --format json --out FILE`",
                     planfile.display()
                 )
             })?;
-            apply_run(&load_config(&cli.config)?, sync::Mode::Apply(Box::new(saved)))
+            apply_run(&load_config(&cli.config)?, run::Mode::Apply(Box::new(saved)))
         }
-        Command::Approve { run } => apply_run(&load_config(&cli.config)?, sync::Mode::Approve(run)),
+        Command::Approve { run } => apply_run(&load_config(&cli.config)?, run::Mode::Approve(run)),
         Command::History { user, limit, format } => {
             history(&load_config(&cli.config)?, user.as_deref(), limit, format)
         }
@@ -207,24 +207,14 @@ fn emit_text(
 
 fn plan(config: &Config, output: PlanOutput<'_>, detailed: bool) -> anyhow::Result<ExitCode> {
     let PlanOutput { format, out, pretty } = output;
-    let mut store = open_store(config)?;
-    let started = now();
-    let run_id = store.begin_run(RunKind::Plan, started)?;
-    let prepared =
-        match pipeline::runtime().and_then(|rt| rt.block_on(pipeline::prepare(config, &store, started))) {
-            Ok(p) => p,
-            Err(e) => {
-                store.finish_run(run_id, RunOutcome::Failed, None, Some(&format!("{e:#}")), now())?;
-                return Err(e);
-            }
-        };
-    let plan = &prepared.plan;
-    let names = prepared.names();
+    let dry_run = runtime()?.block_on(Run::new(config, now).plan())?;
+    let plan = &dry_run.prepared.plan;
+    let names = dry_run.prepared.names();
     match format {
         Format::Text => emit_text(plan, &names, out)?,
         Format::Json => {
             let t = std::time::Instant::now();
-            let fingerprint = sync::fingerprint(&prepared, &store)?;
+            let fingerprint = dry_run.fingerprint()?;
             tracing::debug!(ms = t.elapsed().as_millis() as u64, "Fingerprinted the desired state.");
             match pretty {
                 true => emit_json(&render::JsonDocument { plan, names: &names, fingerprint }, out, true)?,
@@ -233,8 +223,6 @@ fn plan(config: &Config, output: PlanOutput<'_>, detailed: bool) -> anyhow::Resu
         }
         Format::Markdown => emit(&render::markdown(plan, &names), out)?,
     }
-    let outcome = if plan.is_held() { RunOutcome::Held } else { RunOutcome::Ok };
-    store.finish_run(run_id, outcome, Some(plan), None, now())?;
     let code = if plan.is_held() {
         ExitCode::from(3)
     } else if detailed && !plan.is_empty() {
@@ -242,15 +230,22 @@ fn plan(config: &Config, output: PlanOutput<'_>, detailed: bool) -> anyhow::Resu
     } else {
         ExitCode::SUCCESS
     };
+    drop(names);
+    let prepared = dry_run.finish()?;
     // The process ends next: freeing a large directory piece by piece would take longer than the
     // run itself took to plan it.
     std::mem::forget(prepared);
     Ok(code)
 }
 
+/// The runtime of a command: one thread, on which the executor and its requests share the
+/// thread, so an answer is followed by the next request without a wake-up across threads.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
+
 fn preview(config: &Config, wanted: &[String], format: Format) -> anyhow::Result<ExitCode> {
-    let dir =
-        pipeline::runtime()?.block_on(source::read(&config.source)).context("reading the source failed")?;
+    let dir = runtime()?.block_on(source::read(&config.source)).context("reading the source failed")?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     let desired = config.mapping.map_directory(dir.clone());
@@ -345,8 +340,8 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     if offline {
         return Ok(ExitCode::SUCCESS);
     }
-    let rt = pipeline::runtime()?;
-    let desired = rt.block_on(pipeline::read_desired(&config))?;
+    let rt = runtime()?;
+    let desired = rt.block_on(run::read_desired(&config))?;
     println!(
         "source: {} records read, {} users and {} groups mapped, {} skipped, {} warnings",
         desired.records_read,
@@ -356,10 +351,11 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         desired.warnings.len()
     );
     println!("source read: {}", desired.read_summary);
-    if let Some(days) = sync::warn_token_expiry(&config, now()) {
-        println!("token: {days} days left");
+    if let Some(expiry) = TokenExpiry::of(&config.target, now()) {
+        expiry.warn();
+        println!("token: {} days left", expiry.days_left);
     }
-    let client = sync::client(&config, Default::default())?;
+    let client = run::connect(&config, Default::default())?;
     rt.block_on(async {
         let spc =
             client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;
@@ -375,10 +371,10 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn apply_run(config: &Config, mode: sync::Mode) -> anyhow::Result<ExitCode> {
+fn apply_run(config: &Config, mode: run::Mode) -> anyhow::Result<ExitCode> {
     let _lock = crate::store::InstanceLock::acquire(&config.state_path)?;
-    let opts = sync::Options { mode, ..Default::default() };
-    let outcome = sync::run(config, opts)?;
+    let opts = run::Options { mode, ..Default::default() };
+    let outcome = runtime()?.block_on(Run::new(config, now).apply(opts))?;
     let s = outcome.plan.summary();
     let r = &outcome.report;
     println!(
@@ -455,7 +451,7 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let runs = store.recent_runs(10)?;
     let held = store.held_ops(None)?;
     let totals = store.stats()?;
-    let days_left = config.target.token_expires.map(|t| (t - now()).div_euclid(86_400));
+    let expiry = TokenExpiry::of(&config.target, now());
     let quarantine = store.quarantine()?.filter(|q| q.active(now()));
     let pending = store.pending_deprovision()?;
     if format == Format::Json {
@@ -463,7 +459,7 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
             "runs": runs,
             "totals": totals,
             "held": held.iter().map(|h| serde_json::json!({"run": h.run_id, "op": h.op.kind(), "key": h.op.key().0, "name": h.op.label()})).collect::<Vec<_>>(),
-            "token_days_left": days_left,
+            "token_days_left": expiry.map(|e| e.days_left),
             "quarantine": quarantine,
             "pending_deprovision": pending.iter().map(|(n, since, runs)| serde_json::json!({"userName": n, "missing_since": since, "missing_runs": runs})).collect::<Vec<_>>(),
             "state": config.state_path,
@@ -474,17 +470,11 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "state: {}", config.state_path.display());
-    if let Some(d) = days_left {
-        let note = match d {
-            d if d < 0 => " — EXPIRED: generate a new token and write it to target.token_file",
-            0..=7 => " — renew it now",
-            8..=30 => " — renew it soon",
-            _ => "",
-        };
-        let _ = writeln!(out, "token: {d} days left{note}");
+    if let Some(e) = expiry {
+        let _ = writeln!(out, "token: {} days left{}", e.days_left, e.note());
     }
     if let Some(q) = &quarantine {
-        let _ = writeln!(out, "QUARANTINED: {}", sync::quarantine_message(q));
+        let _ = writeln!(out, "QUARANTINED: {}", q.message());
     }
     let _ = writeln!(out, "\nlast runs:");
     if runs.is_empty() {

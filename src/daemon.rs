@@ -20,8 +20,8 @@ mod metrics;
 mod triggers;
 mod worker;
 
+use crate::clock::now;
 use crate::config::{self, Config};
-use crate::pipeline::now;
 use crate::store::{InstanceLock, Store};
 use anyhow::Context as _;
 use sd_notify::NotifyState;

@@ -1,18 +1,18 @@
 //! scimsync: a pull-based directory reconciler. Data flows source → mapping → plan → apply → snapshot.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod executor;
 pub mod mapping;
 pub mod model;
 pub mod parts;
-pub mod pipeline;
 pub mod quarantine;
 pub mod reconcile;
 pub mod report;
+pub mod run;
 pub mod secrets;
 pub mod source;
 pub mod store;
-pub mod sync;
 pub mod target;

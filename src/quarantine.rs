@@ -45,6 +45,18 @@ impl State {
     pub fn active(&self, now: i64) -> bool {
         now < self.until
     }
+
+    /// What `sync` and `status` say about it.
+    pub fn message(&self) -> String {
+        let until = chrono::DateTime::from_timestamp(self.until, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        format!(
+            "quarantined until {} (level {}): {}; fix the cause, then `scimsync approve RUN` to resume now",
+            until.unwrap_or_default(),
+            self.level,
+            self.reason
+        )
+    }
 }
 
 /// What a finished run tells the quarantine.

@@ -557,7 +557,7 @@ fn the_streamed_json_document_is_the_one_built_as_a_value() {
     assert!(!plan.held.is_empty() && plan.hold_reason.is_some());
     let names = names(&p);
     // Fields declared out of alphabetical order, as in the real one.
-    let fingerprint = scimsync::sync::Fingerprint { source: "abc".into(), snapshot_version: 7 };
+    let fingerprint = scimsync::run::Fingerprint { source: "abc".into(), snapshot_version: 7 };
     let mut built = render::json(&plan, &names);
     built["fingerprint"] = serde_json::to_value(&fingerprint).unwrap();
     built["plan"] = serde_json::to_value(&plan).unwrap();
@@ -664,7 +664,7 @@ fn reports_written_in_batches_on_several_threads_are_the_ones_written_on_one() {
     let mut fast = String::new();
     scimsync::report::write_text(&mut fast, &plan, &names).unwrap();
     assert_eq!(fast, render::text(&plan, &names));
-    let fingerprint = scimsync::sync::Fingerprint { source: "abc".into(), snapshot_version: 1 };
+    let fingerprint = scimsync::run::Fingerprint { source: "abc".into(), snapshot_version: 1 };
     let mut compact = Vec::new();
     scimsync::report::write_json(&mut compact, &plan, &names, &fingerprint).unwrap();
     let streamed =

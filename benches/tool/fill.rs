@@ -14,7 +14,7 @@
 
 use super::confirm;
 use anyhow::Context as _;
-use scimsync::pipeline;
+use scimsync::clock::now;
 use scimsync::store::{RunKind, RunOutcome, Store};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,10 +34,13 @@ pub fn main(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let config_path = config_path.context("usage: scimsync-bench fill --config FILE [--batch N]")?;
     let config = scimsync::config::load(&config_path)?;
     let mut store = Store::open(&config.state_path)?;
-    let now = pipeline::now();
+    let now = now();
     let run_id = store.begin_run(RunKind::Sync, now)?;
     let t0 = Instant::now();
-    let prepared = pipeline::runtime()?.block_on(pipeline::prepare(&config, &store, now))?;
+    let mut policy = config.policy.clone();
+    policy.now = now;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let prepared = runtime.block_on(scimsync::run::prepare(&config, &store, &policy))?;
     let prepare_s = t0.elapsed().as_secs_f64();
     let plan = &prepared.plan;
     let ids = confirm::fake_ids(plan, &format!("bench-{run_id}"));
@@ -51,7 +54,7 @@ pub fn main(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let commit_s = t1.elapsed().as_secs_f64();
     let commit_cpu_s = cpu_seconds() - cpu0;
     let written_mb = (written_bytes() - written0) as f64 / 1e6;
-    store.finish_run(run_id, RunOutcome::Ok, Some(plan), None, pipeline::now())?;
+    store.finish_run(run_id, RunOutcome::Ok, Some(plan), None, scimsync::clock::now())?;
     println!(
         "prepare_s={prepare_s:.3} commit_s={commit_s:.3} commit_cpu_s={commit_cpu_s:.3} \
          written_mb={written_mb:.0} ops={}",

@@ -3,8 +3,8 @@
 
 use super::metrics::{Figures, CONTENT_TYPE};
 use super::{Health, Shared};
+use crate::clock::now;
 use crate::config::parse_cron;
-use crate::pipeline::now;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};

@@ -2,7 +2,7 @@
 //! query `scimsync status` uses ([`Store::stats`]), plus what only the running daemon knows.
 
 use super::Shared;
-use crate::pipeline::now;
+use crate::clock::now;
 use crate::store::{Stats, Store};
 use anyhow::Context as _;
 use prometheus_client::collector::Collector;

@@ -2,12 +2,12 @@
 //! what happened for `/healthz` and `/metrics`, tells systemd, and beats the watchdog.
 
 use super::{notify, Event, LastRun, Shared, Trigger};
+use crate::clock::now;
 use crate::config::{Config, SourceKind};
-use crate::pipeline::now;
 use crate::reconcile::plan::Summary;
+use crate::run::{self, Outcome, Run};
 use crate::source::SourceError;
 use crate::store::RunOutcome;
-use crate::sync::{self, Outcome};
 use sd_notify::NotifyState;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -69,13 +69,14 @@ pub(super) async fn run(
             tracing::info!(reason = reason.as_str(), "This run removes nothing.");
         }
         let settle = config.settle_seconds;
-        let opts = sync::Options {
-            mode: sync::Mode::Sync,
+        let opts = run::Options {
+            mode: run::Mode::Sync,
             stop: shared.stop.clone(),
             client: Default::default(),
             unconfirmed: unconfirmed.clone(),
         };
-        let mut job = tokio::task::spawn_blocking(move || handle.block_on(sync::run_async(&config, opts)));
+        let mut job =
+            tokio::task::spawn_blocking(move || handle.block_on(Run::new(&config, now).apply(opts)));
         let joined = loop {
             tokio::select! {
                 joined = &mut job => break joined,

@@ -1,9 +1,9 @@
-//! One run up to the plan, shared by `plan`, `sync` and the daemon: read the source completely,
-//! map it, load the snapshot and plan. Fails closed: a source error produces no plan.
+//! Read → map → load the snapshot → plan: everything a run computes before it writes anything.
+//! A source error produces no plan.
 
 use crate::config::Config;
 use crate::model::{DesiredState, SourceKey};
-use crate::reconcile::{self, plan::Op, render::Names, Plan, Snapshot};
+use crate::reconcile::{self, plan::Op, render::Names, Plan, Policy, Snapshot};
 use crate::source;
 use crate::store::Store;
 use anyhow::Context as _;
@@ -52,30 +52,19 @@ pub async fn read_desired(config: &Config) -> anyhow::Result<DesiredState> {
     Ok(desired)
 }
 
-/// Reads, maps and plans against the stored snapshot.
-pub async fn prepare(config: &Config, store: &Store, now: i64) -> anyhow::Result<Prepared> {
+/// Reads, maps and plans against the stored snapshot under `policy` (the config's, with the
+/// run's time and whatever the run's mode changes).
+pub async fn prepare(config: &Config, store: &Store, policy: &Policy) -> anyhow::Result<Prepared> {
     let t = std::time::Instant::now();
     let desired = read_desired(config).await?;
     let read_ms = t.elapsed().as_millis();
-    // What building the desired state freed, returned before the snapshot's map is filled on
-    // another thread (a million-user plan by hand: peaks of 915–935 MiB, up to 982 without).
+    // What building the desired state freed goes back before the snapshot's map is filled on
+    // another thread, which would otherwise take fresh pages and raise the run's peak.
     crate::parts::return_freed_memory();
     let snapshot = store.load_snapshot_sharing(Some(&desired)).context("loading the snapshot")?;
     let load_ms = t.elapsed().as_millis() - read_ms;
-    let mut policy = config.policy.clone();
-    policy.now = now;
-    let plan = reconcile::plan(&desired, &snapshot, &policy);
+    let plan = reconcile::plan(&desired, &snapshot, policy);
     let plan_ms = t.elapsed().as_millis() - read_ms - load_ms;
     tracing::debug!(read_ms, load_ms, plan_ms, ops = plan.ops.len(), "Planned.");
     Ok(Prepared { desired, snapshot, plan })
-}
-
-/// A runtime for the commands that are not async themselves (`plan`, `check`, `preview`).
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
-}
-
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
