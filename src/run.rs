@@ -20,6 +20,7 @@ pub use target::{connect, TokenExpiry};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::reconcile::Policy;
 use crate::store::{RunKind, RunOutcome, Store};
 use anyhow::Context as _;
 
@@ -35,6 +36,15 @@ impl<'a> Run<'a> {
         Run { config, clock }
     }
 
+    /// The planner's policy for a run starting now: the config's, with the time and whether an
+    /// update carries its user, to create it again if the target lost it (`target.on_missing`).
+    fn policy(&self) -> Policy {
+        let mut policy = self.config.policy.clone();
+        policy.now = (self.clock)();
+        policy.recreate_missing = self.config.target.recreate_missing;
+        policy
+    }
+
     fn open_store(&self) -> anyhow::Result<Store> {
         Store::open(&self.config.state_path).context("opening the state database")
     }
@@ -46,9 +56,7 @@ impl<'a> Run<'a> {
         let mut store = self.open_store()?;
         let started = (self.clock)();
         let run_id = store.begin_run(RunKind::Plan, started)?;
-        let mut policy = self.config.policy.clone();
-        policy.now = started;
-        match prepare(self.config, &store, &policy).await {
+        match prepare(self.config, &store, &self.policy()).await {
             Ok(prepared) => Ok(DryRun { store, run_id, prepared, clock: self.clock }),
             Err(e) => {
                 store.finish_run(

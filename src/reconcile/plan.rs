@@ -24,21 +24,65 @@ pub enum Reason {
     InactiveInSource,
 }
 
-/// One operation on the target. Objects are named by source key; the executor resolves target
-/// ids from the snapshot when it applies the operation.
+/// One operation on the target, carrying everything applying it needs but the target ids:
+/// objects are named by source key, and the executor resolves their ids from the snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    CreateUser { user: DesiredUser },
-    UpdateUser { key: SourceKey, user_name: String, changes: Vec<Change> },
-    ReactivateUser { key: SourceKey, user_name: String, changes: Vec<Change> },
-    DeactivateUser { key: SourceKey, user_name: String, reason: Reason },
-    DeleteUser { key: SourceKey, user_name: String, reason: Reason },
-    CreateGroup { key: SourceKey, display_name: String },
-    RenameGroup { key: SourceKey, from: String, to: String },
-    AddMembers { key: SourceKey, display_name: String, members: Vec<SourceKey> },
-    RemoveMembers { key: SourceKey, display_name: String, members: Vec<SourceKey> },
-    DeleteGroup { key: SourceKey, display_name: String },
+    CreateUser {
+        user: DesiredUser,
+    },
+    UpdateUser {
+        key: SourceKey,
+        user_name: String,
+        changes: Vec<Change>,
+        /// The user as wanted, created again if the target lost it ([`Policy::recreate_missing`]).
+        ///
+        /// [`Policy::recreate_missing`]: crate::reconcile::Policy::recreate_missing
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recreate: Option<Box<DesiredUser>>,
+    },
+    ReactivateUser {
+        key: SourceKey,
+        user_name: String,
+        changes: Vec<Change>,
+        /// As for [`Op::UpdateUser`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recreate: Option<Box<DesiredUser>>,
+    },
+    DeactivateUser {
+        key: SourceKey,
+        user_name: String,
+        reason: Reason,
+    },
+    DeleteUser {
+        key: SourceKey,
+        user_name: String,
+        reason: Reason,
+    },
+    CreateGroup {
+        key: SourceKey,
+        display_name: String,
+    },
+    RenameGroup {
+        key: SourceKey,
+        from: String,
+        to: String,
+    },
+    AddMembers {
+        key: SourceKey,
+        display_name: String,
+        members: Vec<SourceKey>,
+    },
+    RemoveMembers {
+        key: SourceKey,
+        display_name: String,
+        members: Vec<SourceKey>,
+    },
+    DeleteGroup {
+        key: SourceKey,
+        display_name: String,
+    },
 }
 
 impl Op {

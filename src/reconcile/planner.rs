@@ -73,12 +73,24 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
                 }
                 let changes = diff_user(have, want, &roles);
                 let user_name = want.user_name().to_owned();
+                let recreate = || {
+                    policy
+                        .recreate_missing
+                        .then(|| Box::new(DesiredUser { roles: roles.clone(), ..want.clone() }))
+                };
                 match (have.active, want.active) {
                     (true, true) if !changes.is_empty() => {
-                        updates.push(Op::UpdateUser { key: key.clone(), user_name, changes })
+                        let recreate = recreate();
+                        updates.push(Op::UpdateUser { key: key.clone(), user_name, changes, recreate })
                     }
                     (false, true) => {
-                        reactivations.push(Op::ReactivateUser { key: key.clone(), user_name, changes })
+                        let recreate = recreate();
+                        reactivations.push(Op::ReactivateUser {
+                            key: key.clone(),
+                            user_name,
+                            changes,
+                            recreate,
+                        })
                     }
                     (true, false) => {
                         deprovisions.push(deprovision_op(key, have, Reason::InactiveInSource, policy))
@@ -227,9 +239,9 @@ fn is_loss(change: &Change) -> bool {
 /// Splits a user update or reactivation into what can go now and an update of its losses,
 /// which waits for a read in no doubt.
 fn split_losses(op: Op) -> (Option<Op>, Option<Op>) {
-    let (key, user_name, changes, reactivate) = match op {
-        Op::UpdateUser { key, user_name, changes } => (key, user_name, changes, false),
-        Op::ReactivateUser { key, user_name, changes } => (key, user_name, changes, true),
+    let (key, user_name, changes, recreate, reactivate) = match op {
+        Op::UpdateUser { key, user_name, changes, recreate } => (key, user_name, changes, recreate, false),
+        Op::ReactivateUser { key, user_name, changes, recreate } => (key, user_name, changes, recreate, true),
         other => return (Some(other), None),
     };
     let (later, now): (Vec<Change>, Vec<Change>) = changes.into_iter().partition(is_loss);
@@ -237,10 +249,11 @@ fn split_losses(op: Op) -> (Option<Op>, Option<Op>) {
         key: key.clone(),
         user_name: user_name.clone(),
         changes: later,
+        recreate: None,
     });
     let now = match reactivate {
-        true => Some(Op::ReactivateUser { key, user_name, changes: now }),
-        false => (!now.is_empty()).then_some(Op::UpdateUser { key, user_name, changes: now }),
+        true => Some(Op::ReactivateUser { key, user_name, changes: now, recreate }),
+        false => (!now.is_empty()).then_some(Op::UpdateUser { key, user_name, changes: now, recreate }),
     };
     (now, deferred)
 }

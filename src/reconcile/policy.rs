@@ -66,6 +66,10 @@ pub struct Policy {
     /// deferred. A later read in no doubt does what is still wanted then.
     #[serde(default)]
     pub unconfirmed: Option<String>,
+    /// Whether an update or reactivation carries the user as wanted, so that a user deleted by
+    /// hand in the target is created again (`target.on_missing = "recreate"`).
+    #[serde(default)]
+    pub recreate_missing: bool,
 }
 
 impl Default for Policy {
@@ -81,6 +85,7 @@ impl Default for Policy {
             protected_roles: BTreeSet::new(),
             now: 0,
             unconfirmed: None,
+            recreate_missing: false,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::quarantine;
 use crate::reconcile::plan::{Op, Plan};
 use crate::store::{RunKind, RunOutcome, Store};
 use crate::target::{ClientOptions, TargetClient};
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -98,9 +98,7 @@ impl Run<'_> {
             }
         };
         let client = connect(self.config, opts.client.clone())?;
-        let recovery = executor::recover(store, &client, run_id, self.clock)
-            .await?
-            .context("resolving unfinished operations")?;
+        let recovery = executor::recover(store, &client, run_id, self.clock).await?;
         if recovery.resolved + recovery.abandoned > 0 {
             tracing::info!(
                 resolved = recovery.resolved,
@@ -166,8 +164,7 @@ impl Run<'_> {
     /// The plan this run applies: a fresh one, the saved one if it still fits, or a fresh one
     /// that an approval covers.
     async fn plan_for(&self, store: &Store, opts: &Options, lifted: bool) -> anyhow::Result<Prepared> {
-        let mut policy = self.config.policy.clone();
-        policy.now = (self.clock)();
+        let mut policy = self.policy();
         policy.approved = matches!(opts.mode, Mode::Approve(_));
         policy.unconfirmed = opts.unconfirmed.clone();
         let mut prepared = prepare(self.config, store, &policy).await?;
@@ -206,16 +203,13 @@ impl Run<'_> {
         let exec = ExecOptions {
             concurrency: target.concurrency as usize,
             adopt: target.adopt,
-            recreate_missing: target.recreate_missing,
             stop: stop.clone(),
             clock: self.clock,
         };
         // The target ids of every managed object, needed only when there is something to send.
         let mut ids =
             if plan.ops.is_empty() { Ids::default() } else { Ids::from_snapshot(&prepared.snapshot) };
-        let report =
-            executor::execute(store, client, run_id, &plan.ops, Some(&prepared.desired), &mut ids, &exec)
-                .await?;
+        let report = executor::execute(store, client, run_id, &plan.ops, &mut ids, &exec).await?;
         if report.stopped.is_none() {
             store.record_presence(plan)?;
         }

@@ -106,6 +106,7 @@ fn rows_written_before_the_compact_form_are_read_and_rewritten_in_it() {
         key: SourceKey::from("k1"),
         user_name: user.user_name().into(),
         changes: vec![change],
+        recreate: None,
     };
     commit(&mut store, std::slice::from_ref(&update));
     assert_eq!(text(&store, "SELECT typeof(attrs) FROM users"), "blob");
