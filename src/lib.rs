@@ -12,6 +12,7 @@ pub mod quarantine;
 pub mod reconcile;
 pub mod report;
 pub mod run;
+pub mod scim_http;
 pub mod secrets;
 pub mod source;
 pub mod store;

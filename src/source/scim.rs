@@ -6,8 +6,9 @@
 //!   `maxPageSize`).
 //! - Every page passes the checks of `listing`: a short page, a `totalResults` that moves or
 //!   disagrees with the resources returned, a resource seen twice abort the read.
-//! - A page is retried per the target client's `retry_policy` (`source.max_retries`); a page
-//!   that still fails, an answer that is not complete JSON, or a 401/403 abort the read.
+//! - A page is retried per `scim_http::retry_policy`, like the target's requests
+//!   (`source.max_retries`); a page that still fails, an answer that is not complete JSON, or a
+//!   401/403 abort the read.
 //! - Bearer token or basic auth (`secrets::load_source_auth`); neither is ever logged nor part
 //!   of a message. Groups are read unfiltered: members outside the scope are not users.
 
@@ -18,9 +19,9 @@ pub use listing::{Listing, Paging};
 use super::directory::SourceDirectory;
 use super::{json, SourceError};
 use crate::config::SourceConfig;
+use crate::scim_http::{base_url, describe, exchange, http_client, redact, retrying, status_failure};
+use crate::scim_http::{Exchange, Failure, GaveUp, RetryConfig};
 use crate::secrets::{self, SourceAuth};
-use crate::target::{base_url, http_client, retrying, Failure, GaveUp, RetryConfig};
-use crate::target::{describe, exchange, redact, status_failure, Exchange};
 use reqwest::header::{HeaderValue, ACCEPT};
 use reqwest::Url;
 use secrecy::ExposeSecret;

@@ -11,25 +11,21 @@
 //!   logged.
 
 pub mod body;
-mod http;
-mod retry;
-mod scim;
+mod request;
 #[cfg(test)]
 mod tests;
 
+/// The retry bounds of `ClientOptions`; the SCIM source uses the same.
+pub use crate::scim_http::RetryConfig;
 pub use body::{NINJAONE_SCHEMA, USER_SCHEMA};
-pub use http::{base_url, http_client};
-pub(crate) use retry::retrying;
-pub use retry::{parse_retry_after, retry_policy, Failure, GaveUp, Retry, RetryConfig};
-/// Shared with the SCIM source's client.
-pub(crate) use scim::{describe, exchange, redact, status_failure, Exchange};
 
 use crate::config::{Profile, TargetConfig};
 use crate::model::{Attr, DesiredUser};
 use crate::reconcile::Change;
+use crate::scim_http::Failure;
 use body::PatchOp;
+use request::{Answer, Inner};
 use reqwest::Method;
-use scim::{Answer, Inner};
 use secrecy::SecretString;
 use serde_json::Value;
 use std::fmt;
@@ -144,7 +140,7 @@ impl TargetClient {
         self.inner.retrying("find user", || self.find_user_once(user_name)).await
     }
 
-    async fn find_user_once(&self, user_name: &str) -> Result<Option<TargetUser>, retry::Failure> {
+    async fn find_user_once(&self, user_name: &str) -> Result<Option<TargetUser>, Failure> {
         let doc = self.search("Users", &body::eq_filter("userName", user_name)).await?;
         body::pick_user(&doc, user_name).map_err(|message| Failure::Body { message })
     }
@@ -188,7 +184,7 @@ impl TargetClient {
         self.inner.retrying("find group", || self.find_group_once(display_name)).await
     }
 
-    async fn find_group_once(&self, display_name: &str) -> Result<Option<String>, retry::Failure> {
+    async fn find_group_once(&self, display_name: &str) -> Result<Option<String>, Failure> {
         let doc = self.search("Groups", &body::eq_filter("displayName", display_name)).await?;
         body::pick_group(&doc, display_name).map_err(|message| Failure::Body { message })
     }
@@ -227,7 +223,7 @@ impl TargetClient {
     }
 
     /// One attempt of `GET /{endpoint}?filter=…`: the list response.
-    async fn search(&self, endpoint: &str, filter: &str) -> Result<Value, retry::Failure> {
+    async fn search(&self, endpoint: &str, filter: &str) -> Result<Value, Failure> {
         let url = self.inner.url(&[endpoint]);
         let (_, doc) =
             self.inner.send_once(Method::GET, &url, &[("filter", filter)], None, Answer::Needed).await?;

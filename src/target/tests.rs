@@ -2,10 +2,10 @@
 //! JSON each profile sends.
 
 use super::body::*;
-use super::retry::*;
 use crate::config::Profile;
 use crate::model::{Attr, DesiredUser, SourceKey};
 use crate::reconcile::Change;
+use crate::scim_http::*;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

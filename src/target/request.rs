@@ -1,21 +1,21 @@
-//! The HTTP exchange with the service provider: one request and its answer, classified as a
-//! success or a `Failure`, and the retry loop around it.
+//! One request to the target and what its failures become: the state every clone of a
+//! `TargetClient` shares (HTTP client, base URL, token, rate limit, request counters), a request
+//! sent once through the shared SCIM HTTP layer, and the retry loop's outcome as a `TargetError`.
 
-use super::retry::{parse_retry_after, retrying, Failure, GaveUp, RetryConfig};
 use super::{ClientOptions, TargetError};
 use crate::config::{Profile, TargetConfig};
+use crate::scim_http::{base_url, describe, exchange, http_client, retrying, status_failure};
+use crate::scim_http::{Exchange, Failure, GaveUp, RetryConfig};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const SCIM_JSON: &str = "application/scim+json";
-/// How much of a server's error `detail` goes into an error message.
-const DETAIL_MAX_CHARS: usize = 200;
 
 /// Whether the caller needs the body of a successful answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +64,8 @@ impl Inner {
                     .into(),
             )
         })?;
-        let base = super::http::base_url(url, "target.url").map_err(config)?;
-        let http = super::http::http_client(cfg.timeout_secs, cfg.ca_file.as_deref(), "target.ca_file")
-            .map_err(config)?;
+        let base = base_url(url, "target.url").map_err(config)?;
+        let http = http_client(cfg.timeout_secs, cfg.ca_file.as_deref(), "target.ca_file").map_err(config)?;
         let limiter = match cfg.rate_limit {
             None => None,
             Some(rate) => {
@@ -199,137 +198,5 @@ impl Inner {
             },
             Failure::Broken { message, .. } | Failure::Body { message } => TargetError::Protocol { message },
         }
-    }
-}
-
-/// Never let a secret (a token, a password) into a message, whatever the server echoes.
-pub(crate) fn redact(secret: &str, message: &str) -> String {
-    if secret.len() >= 4 && message.contains(secret) {
-        message.replace(secret, "[redacted]")
-    } else {
-        message.to_owned()
-    }
-}
-
-/// The failure an error status is: the server's `detail` when the body holds a SCIM error (else
-/// the status's reason), with `secret` redacted, and its `Retry-After`.
-pub(crate) fn status_failure(
-    status: reqwest::StatusCode,
-    retry_after: Option<std::time::Duration>,
-    body: Result<bytes::Bytes, reqwest::Error>,
-    secret: &str,
-) -> Failure {
-    let message = body
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .as_ref()
-        .and_then(error_detail)
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
-    Failure::Status { status: status.as_u16(), message: redact(secret, &message), retry_after }
-}
-
-/// A SCIM error's `detail` (with its `scimType`), shortened.
-pub(crate) fn error_detail(doc: &Value) -> Option<String> {
-    let detail = doc.get("detail").and_then(Value::as_str)?;
-    let detail = truncate(detail.trim(), DETAIL_MAX_CHARS);
-    Some(match doc.get("scimType").and_then(Value::as_str) {
-        Some(t) => format!("{detail} (scimType {t})"),
-        None => detail,
-    })
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    match s.char_indices().nth(max_chars) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
-
-/// What came back for one request: the status, a `Retry-After` delay, and the body as far as it
-/// arrived.
-pub(crate) struct Exchange {
-    pub status: reqwest::StatusCode,
-    pub retry_after: Option<std::time::Duration>,
-    pub body: Result<bytes::Bytes, reqwest::Error>,
-}
-
-/// Sends a request and reads its answer. No answer at all is a `Failure`: TLS, or broken (with
-/// whether the request may have reached the server).
-pub(crate) async fn exchange(req: reqwest::RequestBuilder) -> Result<Exchange, Failure> {
-    let resp = match req.send().await {
-        Ok(resp) => resp,
-        Err(e) => {
-            if let Some(tls) = tls_error(&e) {
-                return Err(Failure::Tls { message: tls.to_string() });
-            }
-            return Err(Failure::Broken { message: describe(&e), sent: !e.is_connect() });
-        }
-    };
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    Ok(Exchange { status, retry_after, body: resp.bytes().await })
-}
-
-/// The TLS error inside a failed request, if that is what failed. rustls's error travels
-/// inside (nested) `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
-pub(crate) fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        next = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    None
-}
-
-/// A reqwest error in a few words, without the URL (it carries the filter, hence userNames).
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let mut root: &dyn std::error::Error = e;
-    while let Some(next) = root.source() {
-        root = next;
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "error reading the answer"
-    } else {
-        "request failed"
-    };
-    let root = root.to_string();
-    if root.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {root}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncate_counts_characters_not_bytes() {
-        assert_eq!(truncate("ééé", 2), "éé…");
-        assert_eq!(truncate("abc", 3), "abc");
-    }
-
-    #[test]
-    fn error_detail_reads_scim_errors() {
-        let doc = serde_json::json!({"status": "409", "scimType": "uniqueness", "detail": "taken"});
-        assert_eq!(error_detail(&doc).as_deref(), Some("taken (scimType uniqueness)"));
-        let long = "x".repeat(1000);
-        let detail = error_detail(&serde_json::json!({ "detail": long })).unwrap();
-        assert_eq!(detail.chars().count(), DETAIL_MAX_CHARS + 1);
-        assert_eq!(error_detail(&serde_json::json!({"message": "no"})), None);
     }
 }
