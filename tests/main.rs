@@ -29,6 +29,7 @@ mod scim_source_faults;
 mod scimmy_smoke;
 mod slapd_directory;
 mod slapd_exports;
+mod snapshot_store;
 mod sync_e2e;
 mod sync_faults;
 mod sync_scimmy;

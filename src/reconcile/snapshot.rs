@@ -1,7 +1,7 @@
 //! The snapshot as the planner sees it: what scimsync last applied to every object it manages,
 //! and how one confirmed operation advances it.
 
-use super::plan::{Change, Op, Plan};
+use super::plan::{Change, Op};
 use crate::model::{Attr, Attrs, SourceKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,7 +57,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Advances the snapshot by one operation the target confirmed. `target_id` is the id the
-    /// target gave a created object (ignored for other operations).
+    /// target gave a created object (ignored for other operations). `store::Store::commit_op`
+    /// changes the state database the same way (property-tested in `tests/snapshot_store.rs`).
     pub fn apply(&mut self, op: &Op, target_id: Option<&str>) {
         let id = || target_id.unwrap_or_default().to_owned();
         match op {
@@ -123,20 +124,6 @@ impl Snapshot {
             }
             Op::DeleteGroup { key, .. } => {
                 self.groups.remove(key);
-            }
-        }
-    }
-
-    /// Records who was seen and who is pending deprovisioning after a run that applied `plan`.
-    pub fn record_presence(&mut self, plan: &Plan) {
-        for key in &plan.present {
-            if let Some(u) = self.users.get_mut(key) {
-                u.missing = None;
-            }
-        }
-        for p in &plan.pending {
-            if let Some(u) = self.users.get_mut(&p.key) {
-                u.missing = Some(Missing { since: p.missing_since, runs: p.missing_runs });
             }
         }
     }

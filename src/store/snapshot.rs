@@ -420,7 +420,9 @@ fn audit_in(
     Ok(())
 }
 
-/// Applies an operation to the snapshot rows; returns the user's type for the audit log.
+/// Applies an operation to the snapshot rows as `Snapshot::apply` applies it to the in-memory
+/// snapshot (property-tested in `tests/snapshot_store.rs`); returns the user's type for the audit
+/// log.
 fn apply_op(tx: &Transaction, op: &Op, target_id: Option<&str>, now: i64) -> Result<Option<String>> {
     let user_type = |u: &ManagedUser| u.attrs.get(&Attr::UserType).map(str::to_owned);
     match op {
