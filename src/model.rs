@@ -207,6 +207,75 @@ impl DesiredUser {
     pub fn user_name(&self) -> &str {
         self.attrs.get(&Attr::UserName).unwrap_or("")
     }
+
+    /// A user with this key and userName, built up attribute by attribute: active, no roles, no
+    /// other attribute and an empty origin until set.
+    ///
+    /// ```
+    /// use scimsync::model::{Attr, DesiredUser};
+    /// let ada = DesiredUser::builder("k1", "ada@example.com")
+    ///     .attr(Attr::GivenName, "Ada")
+    ///     .role("Helpdesk")
+    ///     .build();
+    /// assert_eq!(ada.user_name(), "ada@example.com");
+    /// assert!(ada.active && ada.roles.contains("Helpdesk"));
+    /// ```
+    pub fn builder(key: impl Into<SourceKey>, user_name: &str) -> DesiredUserBuilder {
+        DesiredUserBuilder {
+            user: DesiredUser {
+                key: key.into(),
+                origin: Origin::from(""),
+                attrs: Attrs::from([(Attr::UserName, user_name)]),
+                active: true,
+                roles: BTreeSet::new(),
+            },
+        }
+    }
+}
+
+/// A [`DesiredUser`] being built; see [`DesiredUser::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct DesiredUserBuilder {
+    user: DesiredUser,
+}
+
+impl DesiredUserBuilder {
+    pub fn origin(mut self, origin: impl Into<Origin>) -> Self {
+        self.user.origin = origin.into();
+        self
+    }
+
+    /// Sets an attribute, replacing its earlier value (the userName's too).
+    pub fn attr(mut self, attr: Attr, value: impl AsRef<str>) -> Self {
+        self.user.attrs.insert(attr, value.as_ref());
+        self
+    }
+
+    /// [`DesiredUserBuilder::attr`] for each pair.
+    pub fn attrs<S: AsRef<str>>(self, attrs: impl IntoIterator<Item = (Attr, S)>) -> Self {
+        attrs.into_iter().fold(self, |b, (attr, value)| b.attr(attr, value))
+    }
+
+    pub fn active(mut self, active: bool) -> Self {
+        self.user.active = active;
+        self
+    }
+
+    /// Adds a role.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.user.roles.insert(role.into());
+        self
+    }
+
+    /// Adds each role.
+    pub fn roles<R: Into<String>>(self, roles: impl IntoIterator<Item = R>) -> Self {
+        roles.into_iter().fold(self, Self::role)
+    }
+
+    pub fn build(self) -> DesiredUser {
+        self.user
+    }
 }
 
 /// A group as the target should have it, with its members flattened (nested groups resolved).

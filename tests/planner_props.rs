@@ -32,9 +32,12 @@ fn roles_strategy() -> impl Strategy<Value = BTreeSet<String>> {
 
 prop_compose! {
     fn desired_user()(k in 0u8..12, name in 0u8..14, attrs in attrs_strategy(), active in proptest::bool::weighted(0.8), roles in roles_strategy()) -> DesiredUser {
-        let mut attrs = attrs;
-        attrs.insert(Attr::UserName, format!("User{name}@x"));
-        DesiredUser { key: key(k), origin: format!("src:{k}:{name}").into(), attrs: attrs.into_iter().collect(), active, roles }
+        DesiredUser::builder(key(k), &format!("User{name}@x"))
+            .origin(format!("src:{k}:{name}"))
+            .attrs(attrs)
+            .active(active)
+            .roles(roles)
+            .build()
     }
 }
 

@@ -12,7 +12,7 @@ use scimsync::reconcile::policy::{Deprovision, Grace, Policy};
 use scimsync::reconcile::snapshot::Missing;
 use scimsync::reconcile::{self, Snapshot};
 use scimsync::store::{Confirmed, RunKind, Store};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use tempfile::TempDir;
 
 fn user_key(i: u8) -> SourceKey {
@@ -187,17 +187,14 @@ prop_compose! {
         active in proptest::bool::weighted(0.8),
         roles in roles(),
     ) -> DesiredUser {
-        let mut attrs = BTreeMap::from([
-            (Attr::UserName, format!("User{name}@x")),
-            (Attr::GivenName, format!("g{given}")),
-        ]);
-        if let Some(t) = title {
-            attrs.insert(Attr::Title, format!("t{t}"));
-        }
-        if let Some(t) = user_type {
-            attrs.insert(Attr::UserType, t.to_owned());
-        }
-        DesiredUser { key: user_key(k), origin: format!("src:{k}").into(), attrs: attrs.into_iter().collect(), active, roles }
+        DesiredUser::builder(user_key(k), &format!("User{name}@x"))
+            .origin(format!("src:{k}"))
+            .attr(Attr::GivenName, format!("g{given}"))
+            .attrs(title.map(|t| (Attr::Title, format!("t{t}"))))
+            .attrs(user_type.map(|t| (Attr::UserType, t)))
+            .active(active)
+            .roles(roles)
+            .build()
     }
 }
 

@@ -20,33 +20,24 @@ fn tenant(profile: Profile) -> (TargetClient, Raw) {
     (client, Raw::new(&url, &token))
 }
 
-fn user(attrs: &[(Attr, &str)], roles: &[&str]) -> DesiredUser {
-    let name = attrs.iter().find(|(a, _)| *a == Attr::UserName).map_or("", |(_, v)| v);
-    DesiredUser {
-        key: SourceKey::from(format!("key-{name}").as_str()),
-        origin: "test".into(),
-        attrs: attrs.iter().map(|(a, v)| (*a, v.to_string())).collect(),
-        active: true,
-        roles: roles.iter().map(|r| r.to_string()).collect(),
-    }
+/// A user with a userName alone.
+fn named(name: &str) -> DesiredUser {
+    DesiredUser::builder(SourceKey(format!("key-{name}")), name).build()
 }
 
 fn ada() -> DesiredUser {
-    user(
-        &[
-            (Attr::UserName, "ada@example.com"),
-            (Attr::GivenName, "Ada"),
-            (Attr::FamilyName, "Lovelace"),
-            (Attr::DisplayName, "Ada Lovelace"),
-            (Attr::Title, "Engineer"),
-            (Attr::WorkEmail, "ada@example.com"),
-            (Attr::MobilePhone, "+1 555 0199"),
-            (Attr::ExternalId, "uuid-ada"),
-            (Attr::UserType, "technician"),
-            (Attr::OrganizationId, "All"),
-        ],
-        &["Helpdesk"],
-    )
+    DesiredUser::builder("key-ada@example.com", "ada@example.com")
+        .attr(Attr::GivenName, "Ada")
+        .attr(Attr::FamilyName, "Lovelace")
+        .attr(Attr::DisplayName, "Ada Lovelace")
+        .attr(Attr::Title, "Engineer")
+        .attr(Attr::WorkEmail, "ada@example.com")
+        .attr(Attr::MobilePhone, "+1 555 0199")
+        .attr(Attr::ExternalId, "uuid-ada")
+        .attr(Attr::UserType, "technician")
+        .attr(Attr::OrganizationId, "All")
+        .role("Helpdesk")
+        .build()
 }
 
 fn set(attr: Attr, before: Option<&str>, after: Option<&str>) -> Change {
@@ -204,9 +195,9 @@ async fn adoption_brings_an_existing_account_to_the_desired_state() {
 #[tokio::test]
 async fn a_user_name_taken_in_another_case_is_a_conflict() {
     let (client, raw) = tenant(Profile::NinjaOne);
-    client.create_user(&user(&[(Attr::UserName, "bob@example.com")], &[])).await.unwrap();
+    client.create_user(&named("bob@example.com")).await.unwrap();
     let requests = client.requests_sent();
-    let err = client.create_user(&user(&[(Attr::UserName, "BOB@example.com")], &[])).await.unwrap_err();
+    let err = client.create_user(&named("BOB@example.com")).await.unwrap_err();
     assert!(matches!(err, TargetError::Conflict { .. }), "{err:?}");
     assert!(err.to_string().contains("uniqueness"), "the server's detail is kept: {err}");
     assert_eq!(client.requests_sent(), requests + 1, "a 409 is not retried");
@@ -217,7 +208,7 @@ async fn a_user_name_taken_in_another_case_is_a_conflict() {
 async fn user_names_with_quotes_and_backslashes_are_found() {
     let (client, _raw) = tenant(Profile::Generic);
     let name = r#"o"re\illy@example.com"#;
-    let id = client.create_user(&user(&[(Attr::UserName, name)], &[])).await.unwrap();
+    let id = client.create_user(&named(name)).await.unwrap();
     let found = client.find_user(&name.to_uppercase()).await.unwrap().expect("found");
     assert_eq!((found.id, found.user_name.as_str()), (id, name));
     assert_eq!(client.find_user(r#"o"re\\illy@example.com"#).await.unwrap(), None);
@@ -237,7 +228,7 @@ async fn groups_lifecycle_with_chunked_members() {
 
     let mut ids = Vec::new();
     for i in 0..250 {
-        let u = user(&[(Attr::UserName, &format!("member{i:03}@example.com"))], &[]);
+        let u = named(&format!("member{i:03}@example.com"));
         ids.push(client.create_user(&u).await.unwrap());
     }
     let writes = client.writes_sent();
@@ -389,9 +380,7 @@ async fn clones_share_counters_and_run_concurrently() {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let client = client.clone();
-            tokio::spawn(async move {
-                client.create_user(&user(&[(Attr::UserName, &format!("c{i}@example.com"))], &[])).await
-            })
+            tokio::spawn(async move { client.create_user(&named(&format!("c{i}@example.com"))).await })
         })
         .collect();
     for t in tasks {

@@ -5,7 +5,7 @@
 use crate::support;
 
 use scimsync::config::Profile;
-use scimsync::model::{Attr, DesiredUser, SourceKey};
+use scimsync::model::{Attr, DesiredUser};
 use scimsync::target::{ClientOptions, RetryConfig, TargetClient, TargetError};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -188,13 +188,7 @@ async fn setup_with(timeout_secs: u64, retry: RetryConfig) -> (TargetClient, Pro
 }
 
 fn user(name: &str) -> DesiredUser {
-    DesiredUser {
-        key: SourceKey::from(name),
-        origin: "test".into(),
-        attrs: [(Attr::UserName, name.to_owned()), (Attr::UserType, "endUser".to_owned())].into(),
-        active: true,
-        roles: Default::default(),
-    }
+    DesiredUser::builder(name, name).attr(Attr::UserType, "endUser").build()
 }
 
 fn strings(v: &[&str]) -> Vec<String> {

@@ -216,19 +216,14 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DesiredUserBuilder;
 
     fn key() -> SourceKey {
         SourceKey::from("6f1c9a2e-0000-4000-8000-000000000001")
     }
 
-    fn user(attrs: Attrs, roles: &[&str]) -> DesiredUser {
-        DesiredUser {
-            key: key(),
-            origin: "/srv/export/people.ldif:120".into(),
-            attrs,
-            active: true,
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-        }
+    fn user(user_name: &str) -> DesiredUserBuilder {
+        DesiredUser::builder(key(), user_name).origin("/srv/export/people.ldif:120")
     }
 
     #[test]
@@ -286,20 +281,17 @@ mod tests {
 
     #[test]
     fn a_created_user_comes_back_whole() {
-        let u = user(
-            Attrs::from([(Attr::UserName, "ada@example.com"), (Attr::UserType, "technician")]),
-            &["Help desk", "NOC"],
-        );
+        let u =
+            user("ada@example.com").attr(Attr::UserType, "technician").roles(["Help desk", "NOC"]).build();
         let stored = encode_created(&u);
         assert_eq!(decode_created(&stored, &u.key).unwrap(), u);
-        let mut inactive = user(Attrs::from([(Attr::UserName, "b")]), &[]);
-        inactive.active = false;
+        let inactive = user("b").active(false).build();
         assert_eq!(decode_created(&encode_created(&inactive), &inactive.key).unwrap(), inactive);
     }
 
     #[test]
     fn damaged_bytes_are_an_error_never_a_panic() {
-        let u = user(Attrs::from([(Attr::UserName, "ada@example.com"), (Attr::Title, "Engineer")]), &["r"]);
+        let u = user("ada@example.com").attr(Attr::Title, "Engineer").role("r").build();
         let stored = encode_created(&u);
         // Every truncation and every single-byte change either fails or decodes to some user.
         for len in 0..stored.len() {

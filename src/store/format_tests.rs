@@ -3,26 +3,21 @@
 
 use super::tests::commit_all as commit;
 use super::*;
-use crate::model::{Attr, Attrs, DesiredUser, SourceKey};
+use crate::model::{Attr, DesiredUser, SourceKey};
 use crate::reconcile::plan::Change;
 use crate::reconcile::Op;
 use rusqlite::params;
 
 fn rich_user(key: &str) -> DesiredUser {
-    DesiredUser {
-        key: SourceKey::from(key),
-        origin: "/srv/export/people.ldif:4711".into(),
-        attrs: Attrs::from([
-            (Attr::UserName, "zoë.ångström@example.com"),
-            (Attr::WorkEmail, "zoë.ångström@example.com"),
-            (Attr::DisplayName, "Zoë Ångström"),
-            (Attr::ExternalId, key),
-            (Attr::UserType, "technician"),
-            (Attr::OrganizationId, "101"),
-        ]),
-        active: true,
-        roles: ["Help desk".to_owned(), "NOC".to_owned()].into(),
-    }
+    DesiredUser::builder(key, "zoë.ångström@example.com")
+        .origin("/srv/export/people.ldif:4711")
+        .attr(Attr::WorkEmail, "zoë.ångström@example.com")
+        .attr(Attr::DisplayName, "Zoë Ångström")
+        .attr(Attr::ExternalId, key)
+        .attr(Attr::UserType, "technician")
+        .attr(Attr::OrganizationId, "101")
+        .roles(["Help desk", "NOC"])
+        .build()
 }
 
 fn text(store: &Store, sql: &str) -> String {

@@ -133,14 +133,10 @@ mod tests {
 
     #[test]
     fn sharing_values_with_the_desired_state_loads_the_same_snapshot() {
-        use crate::model::{Attr, Attrs, DesiredState, DesiredUser, SourceKey};
+        use crate::model::{Attr, DesiredState, DesiredUser, SourceKey};
         use crate::reconcile::Op;
-        let user = |k: &str, title: &str| DesiredUser {
-            key: SourceKey::from(k),
-            origin: "t.ldif:1".into(),
-            attrs: Attrs::from([(Attr::UserName, format!("{k}@x")), (Attr::Title, title.to_owned())]),
-            active: true,
-            roles: Default::default(),
+        let user = |k: &str, title: &str| {
+            DesiredUser::builder(k, &format!("{k}@x")).origin("t.ldif:1").attr(Attr::Title, title).build()
         };
         let mut store = Store::in_memory().unwrap();
         let run = store.begin_run(RunKind::Sync, 0).unwrap();
@@ -188,15 +184,9 @@ mod tests {
     }
 
     fn created(k: &str) -> crate::reconcile::Op {
-        use crate::model::{Attr, Attrs, DesiredUser, SourceKey};
+        use crate::model::DesiredUser;
         crate::reconcile::Op::CreateUser {
-            user: DesiredUser {
-                key: SourceKey::from(k),
-                origin: "t.ldif:1".into(),
-                attrs: Attrs::from([(Attr::UserName, format!("{k}@x.example"))]),
-                active: true,
-                roles: Default::default(),
-            },
+            user: DesiredUser::builder(k, &format!("{k}@x.example")).origin("t.ldif:1").build(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::body::*;
 use crate::config::Profile;
-use crate::model::{Attr, DesiredUser, SourceKey};
+use crate::model::{Attr, DesiredUser};
 use crate::reconcile::Change;
 use crate::scim_http::*;
 use serde_json::json;
@@ -85,33 +85,20 @@ fn backoff_is_bounded_and_grows() {
     assert_eq!(RetryConfig::default().backoff().count(), 6);
 }
 
-fn user(attrs: &[(Attr, &str)], roles: &[&str]) -> DesiredUser {
-    DesiredUser {
-        key: SourceKey::from("k1"),
-        origin: "test".into(),
-        attrs: attrs.iter().map(|(a, v)| (*a, v.to_string())).collect(),
-        active: true,
-        roles: roles.iter().map(|r| r.to_string()).collect(),
-    }
-}
-
 fn full_user() -> DesiredUser {
-    user(
-        &[
-            (Attr::UserName, "ada@example.com"),
-            (Attr::GivenName, "Ada"),
-            (Attr::FamilyName, "Lovelace"),
-            (Attr::DisplayName, "Ada Lovelace"),
-            (Attr::Title, "Engineer"),
-            (Attr::WorkEmail, "ada@example.com"),
-            (Attr::WorkPhone, "+1 555 0100"),
-            (Attr::MobilePhone, "+1 555 0199"),
-            (Attr::ExternalId, "k1"),
-            (Attr::UserType, "technician"),
-            (Attr::OrganizationId, "All"),
-        ],
-        &["Helpdesk"],
-    )
+    DesiredUser::builder("k1", "ada@example.com")
+        .attr(Attr::GivenName, "Ada")
+        .attr(Attr::FamilyName, "Lovelace")
+        .attr(Attr::DisplayName, "Ada Lovelace")
+        .attr(Attr::Title, "Engineer")
+        .attr(Attr::WorkEmail, "ada@example.com")
+        .attr(Attr::WorkPhone, "+1 555 0100")
+        .attr(Attr::MobilePhone, "+1 555 0199")
+        .attr(Attr::ExternalId, "k1")
+        .attr(Attr::UserType, "technician")
+        .attr(Attr::OrganizationId, "All")
+        .role("Helpdesk")
+        .build()
 }
 
 #[test]
@@ -155,8 +142,7 @@ fn generic_create_puts_user_type_in_the_core_and_sends_phones() {
 
 #[test]
 fn minimal_create_has_no_empty_objects() {
-    let mut u = user(&[(Attr::UserName, "bob@example.com")], &[]);
-    u.active = false;
+    let u = DesiredUser::builder("k1", "bob@example.com").active(false).build();
     let expected = json!({"schemas": [USER_SCHEMA], "userName": "bob@example.com", "active": false});
     assert_eq!(user_resource(Profile::NinjaOne, &u), expected);
 }
@@ -267,16 +253,13 @@ fn removed_values_and_roles() {
 
 #[test]
 fn adoption_sets_everything_without_knowing_the_target() {
-    let u = user(
-        &[
-            (Attr::UserName, "ada@example.com"),
-            (Attr::FamilyName, "Lovelace"),
-            (Attr::WorkEmail, "ada@example.com"),
-            (Attr::UserType, "endUser"),
-            (Attr::OrganizationId, "All"),
-        ],
-        &["R"],
-    );
+    let u = DesiredUser::builder("k1", "ada@example.com")
+        .attr(Attr::FamilyName, "Lovelace")
+        .attr(Attr::WorkEmail, "ada@example.com")
+        .attr(Attr::UserType, "endUser")
+        .attr(Attr::OrganizationId, "All")
+        .role("R")
+        .build();
     assert_eq!(
         patch_body(Profile::NinjaOne, &adopt_ops(Profile::NinjaOne, &u))["Operations"],
         json!([
