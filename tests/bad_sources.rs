@@ -164,7 +164,7 @@ fn damaged_exports_deactivate_nobody_and_leave_the_snapshot_unchanged() {
         serde_json::to_string(&scimsync::store::Store::open(&db).unwrap().load_snapshot().unwrap()).unwrap()
     };
     let before = snapshot();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = support::rt();
     for case in cases() {
         let bytes = (case.source)(&good);
         let tmp = site.dir.path().join("people.ldif.tmp");

@@ -67,7 +67,7 @@ fn next(seed: &mut u64) -> u64 {
 /// Runs the trials; returns how many had an operation in flight when killed.
 fn trials(scenario: Scenario, first_seed: u64, count: u64, users: u32) -> u64 {
     let server = ScimServer::shared();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = support::rt();
     let (before, after) = match scenario {
         Scenario::Provision => (None, directory(users, None)),
         s => (Some(directory(users, None)), directory(users, Some(s))),

@@ -10,6 +10,7 @@ use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use support::rt;
 use support::scim_server::ScimServer;
 use support::site::{person, Site};
 
@@ -127,10 +128,6 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// Every user of the tenant by userName (paged: the server caps a page at 1000).

@@ -6,6 +6,7 @@ use crate::support;
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use support::rt;
 use support::scim_server::{Raw, ScimServer};
 use support::site::Site;
 
@@ -22,10 +23,6 @@ group = "helpdesk"
 role = "Help Desk"
 user_type = "technician"
 "#;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 fn user_name(i: usize) -> String {
     format!("person{i:03}@example.com")

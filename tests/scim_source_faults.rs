@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use support::rt;
 use support::scim_server::ScimServer;
 use support::site::Site;
 
@@ -197,10 +198,6 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     );
     let mut stream = stream;
     let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body.as_bytes()));
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// The target's users that are active.

@@ -4,6 +4,7 @@
 use crate::support;
 
 use serde_json::Value;
+use support::rt;
 use support::scim_server::ScimServer;
 use support::site::{group, person, Site};
 
@@ -22,10 +23,6 @@ group = "technicians"
 role = "Technician"
 user_type = "technician"
 "#;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 fn directory(people: &[(&str, u32)], groups: &[(&str, u32, &[&str])]) -> String {
     let mut s = String::new();

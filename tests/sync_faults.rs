@@ -7,12 +7,9 @@ use crate::support;
 
 use std::collections::BTreeMap;
 use support::fault_proxy::FaultProxy;
+use support::rt;
 use support::scim_server::ScimServer;
 use support::site::{group, person, Site};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 fn directory(n: u32) -> String {
     let mut s: String =

@@ -25,7 +25,7 @@ set = { userType = "technician" }
     let run = site.sync_ok();
     assert!(run.stdout.contains(" 0 failed"), "{run}");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = support::rt();
     rt.block_on(async {
         let client = scimmy.client();
         let get = |path: &str| {

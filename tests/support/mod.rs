@@ -33,6 +33,12 @@ pub fn scimsync_command() -> std::process::Command {
     cmd
 }
 
+/// A single-threaded runtime with I/O and timers, for the tests that drive async code (the
+/// target's raw view, a SCIM source) from a plain `#[test]`.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
 /// A file under `tests/data/`.
 pub fn test_data(rel: &str) -> PathBuf {
     repo_root().join("tests/data").join(rel)
