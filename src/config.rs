@@ -6,9 +6,10 @@ mod validate;
 
 pub use raw::*;
 pub use validate::{
-    is_loopback_url, parse_cron, validate, Config, ConfigError, ConfigErrors, DirectoryRules, Profile,
-    SourceConfig, SourceKind, TargetConfig,
+    parse_cron, validate, Config, DirectoryRules, Profile, SourceConfig, SourceKind, TargetConfig,
 };
+
+use crate::section::ConfigErrors;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;

@@ -14,6 +14,7 @@ pub mod report;
 pub mod run;
 pub mod scim_http;
 pub mod secrets;
+pub mod section;
 pub mod source;
 pub mod store;
 pub mod target;

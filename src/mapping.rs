@@ -1,9 +1,10 @@
 //! Mapping: source user → desired user through `value` / `from` / `expr` (CEL) rules, group
 //! assignments, group → role rules and the target profile's rules (SPEC §3, §4).
 
-use crate::config::{ConfigErrors, Profile, RawMapping, RawRule, SourceKind};
+use crate::config::{Profile, RawMapping, RawRule, SourceKind};
 use crate::model::{Attr, Attrs, DesiredGroup, DesiredState, DesiredUser, Skip};
 use crate::reconcile::desired;
+use crate::section::ConfigErrors;
 use crate::source::directory::{SourceDirectory, SourceUser};
 use cel::{Context, Env, Program};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -3,49 +3,9 @@
 use super::raw::*;
 use crate::mapping::Mapping;
 use crate::reconcile::policy::{Deprovision, Grace, Policy, Threshold};
-use std::fmt;
+use crate::section::{check_url, resolve, ConfigErrors};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Dotted key (`target.url`), empty for the file as a whole.
-    pub key: String,
-    pub message: String,
-}
-
-/// Every problem found in a config, reported together.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl ConfigErrors {
-    pub fn one(key: &str, message: impl Into<String>) -> Self {
-        ConfigErrors(vec![ConfigError { key: key.to_owned(), message: message.into() }])
-    }
-    pub fn push(&mut self, key: &str, message: impl Into<String>) {
-        self.0.push(ConfigError { key: key.to_owned(), message: message.into() });
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        write!(f, "invalid config ({n} problem{}):", if n == 1 { "" } else { "s" })?;
-        for e in &self.0 {
-            if e.key.is_empty() {
-                write!(f, "\n  {}", e.message)?;
-            } else {
-                write!(f, "\n  {}: {}", e.key, e.message)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceKind {
@@ -147,41 +107,8 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-fn resolve(base: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() {
-        p
-    } else {
-        base.join(p)
-    }
-}
-
 fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
-}
-
-/// Whether a URL's host is loopback (plain `http` is allowed only there).
-pub fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host_port = rest.split('/').next().unwrap_or("");
-    let host = if let Some(stripped) = host_port.strip_prefix('[') {
-        stripped.split(']').next().unwrap_or("")
-    } else {
-        host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn check_url(errors: &mut ConfigErrors, key: &str, url: &str) {
-    let lower = url.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        errors.push(key, format!("{url:?} is not an http(s) URL"));
-    } else if lower.starts_with("http://") && !is_loopback_url(url) {
-        errors.push(
-            key,
-            "plain http is allowed only for loopback hosts: use https (the token would travel in clear)",
-        );
-    }
 }
 
 /// A SCIM source authenticates with a bearer token or with basic auth, not both.
@@ -212,7 +139,7 @@ fn check_source_auth(errors: &mut ConfigErrors, s: &RawSource) {
 }
 
 /// Validates a raw config. `base` resolves relative paths (the config file's directory).
-pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, super::ConfigErrors> {
+pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let mut warnings = Vec::new();
 
