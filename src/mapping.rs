@@ -1,8 +1,8 @@
 //! Mapping: source user → desired user through `value` / `from` / `expr` (CEL) rules, group
 //! assignments, group → role rules and the target profile's rules (SPEC §3, §4).
 
-use crate::config::{Profile, RawMapping, RawRule, SourceKind};
-use crate::model::{Attr, Attrs, DesiredGroup, DesiredState, DesiredUser, Skip};
+use crate::config::{RawMapping, RawRule, SourceKind};
+use crate::model::{Attr, Attrs, DesiredGroup, DesiredState, DesiredUser, Profile, Skip};
 use crate::reconcile::desired;
 use crate::section::ConfigErrors;
 use crate::source::directory::{SourceDirectory, SourceUser};

@@ -332,6 +332,16 @@ impl DesiredState {
     }
 }
 
+/// The target's dialect (`target.profile`): which attributes it takes and the rules it adds.
+/// The mapping applies its rules (ninjaone: email userName, userType, no phone numbers); the
+/// target client speaks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    NinjaOne,
+    Generic,
+    EntraCompat,
+}
+
 #[cfg(test)]
 mod tests {
     use super::Origin;

@@ -218,7 +218,7 @@ mod tests {
     fn cfg(path: &Path) -> TargetConfig {
         TargetConfig {
             url: None,
-            profile: crate::config::Profile::NinjaOne,
+            profile: crate::model::Profile::NinjaOne,
             token_file: Some(path.to_owned()),
             token_env: None,
             token_expires: None,

@@ -4,8 +4,9 @@
 //! contacts, `memberUid` in another case, member values that name nothing, an empty `mail:`.
 
 use proptest::prelude::*;
-use scimsync::config::{DirectoryRules, Profile, RawMapping, SourceKind};
+use scimsync::config::{DirectoryRules, RawMapping, SourceKind};
 use scimsync::mapping::Mapping;
+use scimsync::model::Profile;
 use scimsync::source::directory::{interpret, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,9 +2,9 @@
 //! profile rules (userType validation and default, organizationId default, no phone numbers,
 //! email-formatted userName).
 
-use scimsync::config::{Profile, RawMapping, SourceKind};
+use scimsync::config::{RawMapping, SourceKind};
 use scimsync::mapping::Mapping;
-use scimsync::model::{Attr, DesiredState};
+use scimsync::model::{Attr, DesiredState, Profile};
 use scimsync::source::directory::{interpret, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
 

@@ -3,8 +3,7 @@
 
 use crate::support;
 
-use scimsync::config::Profile;
-use scimsync::model::{Attr, DesiredUser, SourceKey};
+use scimsync::model::{Attr, DesiredUser, Profile, SourceKey};
 use scimsync::reconcile::Change;
 use scimsync::target::{TargetClient, TargetError, NINJAONE_SCHEMA};
 use secrecy::SecretString;

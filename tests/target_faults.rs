@@ -4,8 +4,7 @@
 
 use crate::support;
 
-use scimsync::config::Profile;
-use scimsync::model::{Attr, DesiredUser};
+use scimsync::model::{Attr, DesiredUser, Profile};
 use scimsync::target::{ClientOptions, RetryConfig, TargetClient, TargetError};
 use secrecy::SecretString;
 use serde_json::{json, Value};

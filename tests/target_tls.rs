@@ -6,7 +6,7 @@ use crate::support;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use scimsync::config::Profile;
+use scimsync::model::Profile;
 use scimsync::target::{ClientOptions, RetryConfig, TargetClient, TargetError};
 use secrecy::SecretString;
 use std::io::{Read, Write};

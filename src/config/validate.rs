@@ -2,6 +2,7 @@
 
 use super::raw::*;
 use crate::mapping::Mapping;
+use crate::model::Profile;
 use crate::reconcile::policy::{Deprovision, Grace, Policy, Threshold};
 use crate::section::{check_url, resolve, ConfigErrors};
 use std::net::SocketAddr;
@@ -13,13 +14,6 @@ pub enum SourceKind {
     Csv,
     Json,
     Scim,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Profile {
-    NinjaOne,
-    Generic,
-    EntraCompat,
 }
 
 /// How directory entries are read as users and groups (SPEC §2 defaults).

@@ -2,8 +2,7 @@
 //! operations, filters, list responses. Pure functions over `serde_json::Value`.
 
 use super::TargetUser;
-use crate::config::Profile;
-use crate::model::{Attr, DesiredUser};
+use crate::model::{Attr, DesiredUser, Profile};
 use crate::reconcile::Change;
 use serde_json::{json, Map, Value};
 

@@ -19,8 +19,8 @@ mod tests;
 pub use crate::scim_http::RetryConfig;
 pub use body::{NINJAONE_SCHEMA, USER_SCHEMA};
 
-use crate::config::{Profile, TargetConfig};
-use crate::model::{Attr, DesiredUser};
+use crate::config::TargetConfig;
+use crate::model::{Attr, DesiredUser, Profile};
 use crate::reconcile::Change;
 use crate::scim_http::Failure;
 use body::PatchOp;

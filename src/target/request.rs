@@ -3,7 +3,8 @@
 //! sent once through the shared SCIM HTTP layer, and the retry loop's outcome as a `TargetError`.
 
 use super::{ClientOptions, TargetError};
-use crate::config::{Profile, TargetConfig};
+use crate::config::TargetConfig;
+use crate::model::Profile;
 use crate::scim_http::{base_url, describe, exchange, http_client, retrying, status_failure};
 use crate::scim_http::{Exchange, Failure, GaveUp, RetryConfig};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};

@@ -2,8 +2,7 @@
 //! JSON each profile sends.
 
 use super::body::*;
-use crate::config::Profile;
-use crate::model::{Attr, DesiredUser};
+use crate::model::{Attr, DesiredUser, Profile};
 use crate::reconcile::Change;
 use crate::scim_http::*;
 use serde_json::json;
