@@ -11,12 +11,12 @@ mod directory;
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{black_box, Bencher};
-use scimsync::config::{Config, SourceKind};
+use scimsync::config::Config;
 use scimsync::model::DesiredState;
 use scimsync::reconcile::{self, Snapshot};
 use scimsync::source::directory::{join_parts, DnHasher, PartBuilder, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
-use scimsync::source::ValueRef;
+use scimsync::source::{SourceKind, ValueRef};
 use scimsync::store::{RunKind, Store};
 use std::collections::HashSet;
 use std::sync::LazyLock;

@@ -1,11 +1,12 @@
 //! Mapping: source user → desired user through `value` / `from` / `expr` (CEL) rules, group
 //! assignments, group → role rules and the target profile's rules (SPEC §3, §4).
 
-use crate::config::{RawMapping, RawRule, SourceKind};
+use crate::config::{RawMapping, RawRule};
 use crate::model::{Attr, Attrs, DesiredGroup, DesiredState, DesiredUser, Profile, Skip};
 use crate::reconcile::desired;
 use crate::section::ConfigErrors;
 use crate::source::directory::{SourceDirectory, SourceUser};
+use crate::source::SourceKind;
 use cel::{Context, Env, Program};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! file, systemd's `$CREDENTIALS_DIRECTORY`, or the environment; a file readable by group or
 //! others is refused; never logged.
 
-use crate::config::{SourceConfig, TargetConfig};
+use crate::config::TargetConfig;
+use crate::source::SourceConfig;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 
@@ -262,7 +263,7 @@ mod tests {
         std::fs::write(&path, "pa55word\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let raw = crate::config::RawConfig {
-            source: crate::config::RawSource {
+            source: crate::source::RawSource {
                 kind: Some("scim".into()),
                 url: Some("https://idp.example.com/scim/v2".into()),
                 username: Some("sync".into()),

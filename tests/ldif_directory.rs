@@ -4,11 +4,12 @@
 //! contacts, `memberUid` in another case, member values that name nothing, an empty `mail:`.
 
 use proptest::prelude::*;
-use scimsync::config::{DirectoryRules, RawMapping, SourceKind};
+use scimsync::config::RawMapping;
 use scimsync::mapping::Mapping;
 use scimsync::model::Profile;
-use scimsync::source::directory::{interpret, SourceDirectory};
+use scimsync::source::directory::{interpret, DirectoryRules, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
+use scimsync::source::SourceKind;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The default LDIF mapping under the generic profile.

@@ -2,11 +2,12 @@
 //! profile rules (userType validation and default, organizationId default, no phone numbers,
 //! email-formatted userName).
 
-use scimsync::config::{RawMapping, SourceKind};
+use scimsync::config::RawMapping;
 use scimsync::mapping::Mapping;
 use scimsync::model::{Attr, DesiredState, Profile};
 use scimsync::source::directory::{interpret, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
+use scimsync::source::SourceKind;
 
 const DIRECTORY: &str = "\
 dn: uid=tech,ou=p,dc=x

@@ -1,8 +1,7 @@
 //! Regression tests for what fuzzing found (see fuzz/README.md). Each input that crashed a fuzz
 //! target is kept in `tests/data/fuzz-regressions/` and must now give records or a clear error.
 
-use scimsync::config::DirectoryRules;
-use scimsync::source::directory::interpret;
+use scimsync::source::directory::{interpret, DirectoryRules};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
 use scimsync::source::Record;
 

@@ -3,8 +3,7 @@
 
 use crate::support;
 
-use scimsync::config::DirectoryRules;
-use scimsync::source::directory::{interpret, SourceDirectory};
+use scimsync::source::directory::{interpret, DirectoryRules, SourceDirectory};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use support::{read_ldif, slapd_export, test_data};

@@ -124,7 +124,7 @@ fn a_ca_file_that_is_not_pem_is_a_config_error() {
 }
 
 /// A SCIM source behind `url`, trusting `ca_file` besides the platform's roots.
-fn scim_source(url: &str, ca_file: Option<PathBuf>) -> scimsync::config::SourceConfig {
+fn scim_source(url: &str, ca_file: Option<PathBuf>) -> scimsync::source::SourceConfig {
     let dir = tempfile::tempdir().unwrap();
     let ca = ca_file.map(|p| format!("ca_file = {:?}\n", p.display().to_string())).unwrap_or_default();
     let text = format!(

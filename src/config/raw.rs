@@ -1,5 +1,6 @@
 //! The config file as written: every key optional where a default exists, nothing checked yet.
 
+use crate::source::RawSource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,37 +21,6 @@ pub struct RawConfig {
     pub mapping: RawMapping,
     #[serde(default)]
     pub policy: RawPolicy,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RawSource {
-    pub kind: Option<String>,
-    pub path: Option<PathBuf>,
-    /// Directory `:<` file URLs in LDIF may point into; absent = URL values refused.
-    pub allow_url_dir: Option<PathBuf>,
-    /// SCIM source: the endpoint, its credentials (bearer token, or basic auth), paging.
-    pub url: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub password_env: Option<String>,
-    pub page_size: Option<u32>,
-    pub filter: Option<String>,
-    pub ca_file: Option<PathBuf>,
-    pub timeout_secs: Option<u64>,
-    pub max_retries: Option<u32>,
-    /// Directory interpretation (LDIF, LDAP).
-    pub group_classes: Option<Vec<String>>,
-    pub member_attributes: Option<Vec<String>>,
-    pub user_name_attributes: Option<Vec<String>>,
-    pub key_attributes: Option<Vec<String>>,
-    pub group_name_attribute: Option<String>,
-    pub include_contacts: Option<bool>,
-    /// CSV: the column listing a user's groups, and its separator.
-    pub groups_column: Option<String>,
-    pub groups_separator: Option<String>,
-    pub delimiter: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::*;
+use crate::source::SourceKind;
 use figment::Jail;
 
 fn load_in(jail: &Jail, text: &str) -> Result<Config, ConfigErrors> {

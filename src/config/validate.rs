@@ -5,66 +5,9 @@ use crate::mapping::Mapping;
 use crate::model::Profile;
 use crate::reconcile::policy::{Deprovision, Grace, Policy, Threshold};
 use crate::section::{check_url, resolve, ConfigErrors};
+use crate::source::SourceConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceKind {
-    Ldif,
-    Csv,
-    Json,
-    Scim,
-}
-
-/// How directory entries are read as users and groups (SPEC §2 defaults).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirectoryRules {
-    pub group_classes: Vec<String>,
-    pub member_attributes: Vec<String>,
-    pub user_name_attributes: Vec<String>,
-    pub key_attributes: Vec<String>,
-    pub group_name_attribute: String,
-    /// Whether AD `contact` objects (address-book entries with a mail) are read as users.
-    pub include_contacts: bool,
-}
-
-impl Default for DirectoryRules {
-    fn default() -> Self {
-        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
-        DirectoryRules {
-            group_classes: v(&["groupOfNames", "groupOfUniqueNames", "posixGroup", "group"]),
-            member_attributes: v(&["member", "uniqueMember", "memberUid"]),
-            user_name_attributes: v(&["mail", "userPrincipalName"]),
-            key_attributes: v(&["entryUUID", "nsUniqueId", "objectGUID"]),
-            group_name_attribute: "cn".into(),
-            include_contacts: false,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct SourceConfig {
-    pub kind: SourceKind,
-    pub path: Option<PathBuf>,
-    pub allow_url_dir: Option<PathBuf>,
-    pub url: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    /// Basic auth instead of a bearer token when set.
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub password_env: Option<String>,
-    pub page_size: u32,
-    pub filter: Option<String>,
-    pub ca_file: Option<PathBuf>,
-    pub timeout_secs: u64,
-    /// Retries of one page request after the first attempt.
-    pub max_retries: u32,
-    pub directory: DirectoryRules,
-    pub groups_column: String,
-    pub groups_separator: String,
-    pub delimiter: u8,
-}
 
 #[derive(Clone, Debug)]
 pub struct TargetConfig {
@@ -105,124 +48,13 @@ fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
 }
 
-/// A SCIM source authenticates with a bearer token or with basic auth, not both.
-fn check_source_auth(errors: &mut ConfigErrors, s: &RawSource) {
-    let bearer = s.token_file.is_some() || s.token_env.is_some();
-    let password = s.password_file.is_some() || s.password_env.is_some();
-    match &s.username {
-        Some(_) if bearer => errors.push(
-            "source.username",
-            "basic auth (source.username) and a bearer token (source.token_file / source.token_env) \
-             are both set: keep one",
-        ),
-        Some(u) if u.is_empty() || u.contains(':') => {
-            errors.push("source.username", "must be a non-empty user name without ':' (basic auth)")
-        }
-        None if password => errors.push(
-            "source.username",
-            "source.password_file / source.password_env need source.username (basic auth)",
-        ),
-        _ => {}
-    }
-    if s.password_file.is_some() && s.password_env.is_some() {
-        errors.push("source.password_env", "source.password_file is set too: keep one");
-    }
-    if s.token_file.is_some() && s.token_env.is_some() {
-        errors.push("source.token_env", "source.token_file is set too: keep one");
-    }
-}
-
 /// Validates a raw config. `base` resolves relative paths (the config file's directory).
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let mut warnings = Vec::new();
 
-    let s = raw.source;
-    let kind = match s.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("ldif") | None => SourceKind::Ldif,
-        Some("csv") => SourceKind::Csv,
-        Some("json") => SourceKind::Json,
-        Some("scim") => SourceKind::Scim,
-        Some("ldap") => {
-            errors.push(
-                "source.kind",
-                "\"ldap\" is not supported yet: export with slapcat or ldapsearch and use kind = \"ldif\"",
-            );
-            SourceKind::Ldif
-        }
-        Some(other) => {
-            errors.push("source.kind", format!("unknown source kind {other:?}: use ldif, csv, json or scim"));
-            SourceKind::Ldif
-        }
-    };
-    let path = s.path.clone().map(|p| resolve(base, p));
-    match kind {
-        SourceKind::Scim => match &s.url {
-            None => errors.push("source.url", "required for kind = \"scim\""),
-            Some(u) => check_url(&mut errors, "source.url", u),
-        },
-        _ if path.is_none() => errors.push("source.path", "required for file sources: the export to read"),
-        _ => {}
-    }
-    if kind == SourceKind::Scim {
-        check_source_auth(&mut errors, &s);
-    }
-    let page_size = s.page_size.unwrap_or(500);
-    if page_size == 0 || page_size > 10_000 {
-        errors.push("source.page_size", "must be between 1 and 10000");
-    }
-    let max_retries = s.max_retries.unwrap_or(6);
-    if max_retries > 20 {
-        errors.push("source.max_retries", "must be between 0 and 20");
-    }
-    let mut directory = DirectoryRules::default();
-    macro_rules! set_list {
-        ($field:ident, $key:literal) => {
-            if let Some(v) = s.$field {
-                if v.is_empty() {
-                    errors.push($key, "must not be empty");
-                }
-                directory.$field = v;
-            }
-        };
-    }
-    set_list!(group_classes, "source.group_classes");
-    set_list!(member_attributes, "source.member_attributes");
-    set_list!(user_name_attributes, "source.user_name_attributes");
-    set_list!(key_attributes, "source.key_attributes");
-    if let Some(g) = s.group_name_attribute {
-        directory.group_name_attribute = g;
-    }
-    directory.include_contacts = s.include_contacts.unwrap_or(false);
-    let delimiter = match s.delimiter.as_deref() {
-        None => b',',
-        Some(d) if d.len() == 1 => d.as_bytes()[0],
-        Some("\\t") | Some("tab") => b'\t',
-        Some(_) => {
-            errors.push("source.delimiter", "must be a single ASCII character (or \"tab\")");
-            b','
-        }
-    };
-    let source = SourceConfig {
-        kind,
-        path,
-        allow_url_dir: s.allow_url_dir.map(|p| resolve(base, p)),
-        url: s.url,
-        token_file: s.token_file.map(|p| resolve(base, p)),
-        token_env: s.token_env,
-        username: s.username,
-        password_file: s.password_file.map(|p| resolve(base, p)),
-        password_env: s.password_env,
-        page_size,
-        filter: s.filter.filter(|f| !f.trim().is_empty()),
-        ca_file: s.ca_file.map(|p| resolve(base, p)),
-        timeout_secs: s.timeout_secs.unwrap_or(30),
-        max_retries,
-        directory,
-        groups_column: s.groups_column.unwrap_or_else(|| "groups".into()),
-        groups_separator: s.groups_separator.unwrap_or_else(|| ";".into()),
-        delimiter,
-    };
+    let source = raw.source.validate(base, &mut errors);
+    let kind = source.kind;
 
     let t = raw.target;
     let profile = match t.profile.as_deref().map(str::to_ascii_lowercase).as_deref() {

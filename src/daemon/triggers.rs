@@ -3,7 +3,7 @@
 //! debounced until the directory has been quiet for a second).
 
 use super::{Event, Trigger};
-use crate::config::{Config, SourceKind};
+use crate::{config::Config, source::SourceKind};
 use anyhow::{anyhow, Context as _};
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher as _};

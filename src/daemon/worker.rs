@@ -3,11 +3,11 @@
 
 use super::{notify, Event, LastRun, Shared, Trigger};
 use crate::clock::now;
-use crate::config::{Config, SourceKind};
 use crate::reconcile::plan::Summary;
 use crate::run::{self, Outcome, Run};
 use crate::source::SourceError;
 use crate::store::RunOutcome;
+use crate::{config::Config, source::SourceKind};
 use sd_notify::NotifyState;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

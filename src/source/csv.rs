@@ -1,8 +1,7 @@
 //! CSV source: a header row, one user per row; a `groups` column lists the user's groups.
 
 use super::directory::{SourceDirectory, SourceGroup, SourceUser};
-use super::{Names, Origin, Record, SourceError, UserRecord, Value};
-use crate::config::SourceConfig;
+use super::{Names, Origin, Record, SourceConfig, SourceError, UserRecord, Value};
 use crate::model::SourceKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;

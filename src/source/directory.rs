@@ -4,10 +4,11 @@
 use super::{is_type, Names, Record, SourceEntry, UserRecord, ValueRef};
 
 mod flatten;
-use crate::config::DirectoryRules;
+mod rules;
 use crate::model::{Skip, SourceKey};
 use base64::Engine;
 pub use flatten::flatten;
+pub use rules::DirectoryRules;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasher;

@@ -4,8 +4,7 @@
 //! the first error in file order, are those of reading the file in one go.
 
 use super::directory::{self, DnHasher, Part, SourceDirectory};
-use super::{ldif, SourceError};
-use crate::config::SourceConfig;
+use super::{ldif, SourceConfig, SourceError};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;

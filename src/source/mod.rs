@@ -6,11 +6,12 @@ pub mod json;
 pub mod ldif;
 pub mod ldif_parts;
 pub mod scim;
+mod section;
 mod user_record;
 
+pub use section::{RawSource, SourceConfig, SourceKind};
 pub use user_record::{Names, UserRecord};
 
-use crate::config::{SourceConfig, SourceKind};
 use directory::SourceDirectory;
 use std::collections::HashSet;
 use std::fs::File;

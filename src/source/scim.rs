@@ -17,8 +17,7 @@ mod listing;
 pub use listing::{Listing, Paging};
 
 use super::directory::SourceDirectory;
-use super::{json, SourceError};
-use crate::config::SourceConfig;
+use super::{json, SourceConfig, SourceError};
 use crate::scim_http::{base_url, describe, exchange, http_client, redact, retrying, status_failure};
 use crate::scim_http::{Exchange, Failure, GaveUp, RetryConfig};
 use crate::secrets::{self, SourceAuth};
