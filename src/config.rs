@@ -5,7 +5,7 @@ mod raw;
 mod validate;
 
 pub use raw::*;
-pub use validate::{parse_cron, validate, Config, TargetConfig};
+pub use validate::{parse_cron, validate, Config};
 
 use crate::section::ConfigErrors;
 

@@ -2,8 +2,8 @@
 //! file, systemd's `$CREDENTIALS_DIRECTORY`, or the environment; a file readable by group or
 //! others is refused; never logged.
 
-use crate::config::TargetConfig;
 use crate::source::SourceConfig;
+use crate::target::TargetConfig;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 

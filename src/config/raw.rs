@@ -1,6 +1,7 @@
 //! The config file as written: every key optional where a default exists, nothing checked yet.
 
 use crate::source::RawSource;
+use crate::target::RawTarget;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,25 +22,6 @@ pub struct RawConfig {
     pub mapping: RawMapping,
     #[serde(default)]
     pub policy: RawPolicy,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RawTarget {
-    pub url: Option<String>,
-    pub profile: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    /// When the bearer token was issued (`YYYY-MM-DD`); it expires six months later.
-    pub token_issued: Option<String>,
-    /// When the bearer token expires (`YYYY-MM-DD`); overrides `token_issued`.
-    pub token_expires: Option<String>,
-    pub ca_file: Option<PathBuf>,
-    pub concurrency: Option<u32>,
-    pub rate_limit: Option<f64>,
-    pub timeout_secs: Option<u64>,
-    pub adoption: Option<String>,
-    pub on_missing: Option<String>,
-    pub user_types: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -2,28 +2,12 @@
 
 use super::raw::*;
 use crate::mapping::Mapping;
-use crate::model::Profile;
 use crate::reconcile::policy::{Deprovision, Grace, Policy, Threshold};
-use crate::section::{check_url, resolve, ConfigErrors};
+use crate::section::{resolve, ConfigErrors};
 use crate::source::SourceConfig;
+use crate::target::TargetConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Debug)]
-pub struct TargetConfig {
-    pub url: Option<String>,
-    pub profile: Profile,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    /// Token expiry, seconds since the epoch.
-    pub token_expires: Option<i64>,
-    pub ca_file: Option<PathBuf>,
-    pub concurrency: u32,
-    pub rate_limit: Option<f64>,
-    pub timeout_secs: u64,
-    pub adopt: bool,
-    pub recreate_missing: bool,
-}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -44,10 +28,6 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
-}
-
 /// Validates a raw config. `base` resolves relative paths (the config file's directory).
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = ConfigErrors::default();
@@ -56,73 +36,9 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let source = raw.source.validate(base, &mut errors);
     let kind = source.kind;
 
-    let t = raw.target;
-    let profile = match t.profile.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("ninjaone") | None => Profile::NinjaOne,
-        Some("generic") => Profile::Generic,
-        Some("entra-compat") => Profile::EntraCompat,
-        Some(other) => {
-            errors.push(
-                "target.profile",
-                format!("unknown profile {other:?}: use ninjaone, generic or entra-compat"),
-            );
-            Profile::NinjaOne
-        }
-    };
-    if let Some(u) = &t.url {
-        check_url(&mut errors, "target.url", u);
-    }
-    let mut token_expires = None;
-    if let Some(d) = &t.token_expires {
-        match parse_date(d) {
-            Some(d) => token_expires = Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp()),
-            None => errors.push("target.token_expires", format!("{d:?} is not a date: write YYYY-MM-DD")),
-        }
-    } else if let Some(d) = &t.token_issued {
-        match parse_date(d).and_then(|d| d.checked_add_months(chrono::Months::new(6))) {
-            Some(d) => token_expires = Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp()),
-            None => errors.push("target.token_issued", format!("{d:?} is not a date: write YYYY-MM-DD")),
-        }
-    }
-    let concurrency = t.concurrency.unwrap_or(4);
-    if !(1..=64).contains(&concurrency) {
-        errors.push("target.concurrency", "must be between 1 and 64");
-    }
-    if let Some(r) = t.rate_limit {
-        if !(r > 0.0 && r.is_finite()) {
-            errors.push("target.rate_limit", "must be a positive number of requests per second");
-        }
-    }
-    let adopt = match t.adoption.as_deref() {
-        None | Some("auto") => true,
-        Some("never") => false,
-        Some(o) => {
-            errors.push("target.adoption", format!("{o:?}: use \"auto\" or \"never\""));
-            true
-        }
-    };
-    let recreate_missing = match t.on_missing.as_deref() {
-        None | Some("report") => false,
-        Some("recreate") => true,
-        Some(o) => {
-            errors.push("target.on_missing", format!("{o:?}: use \"report\" or \"recreate\""));
-            false
-        }
-    };
-    let user_types = t.user_types.clone().unwrap_or_else(|| vec!["technician".into(), "endUser".into()]);
-    let target = TargetConfig {
-        url: t.url,
-        profile,
-        token_file: t.token_file.map(|p| resolve(base, p)),
-        token_env: t.token_env,
-        token_expires,
-        ca_file: t.ca_file.map(|p| resolve(base, p)),
-        concurrency,
-        rate_limit: t.rate_limit,
-        timeout_secs: t.timeout_secs.unwrap_or(30),
-        adopt,
-        recreate_missing,
-    };
+    let user_types = raw.target.user_types();
+    let target = raw.target.validate(base, &mut errors);
+    let profile = target.profile;
 
     let state_path = resolve(base, raw.state.path.unwrap_or_else(|| "/var/lib/scimsync/state.db".into()));
     let cron = raw.schedule.cron.unwrap_or_else(|| "0 */15 * * * *".into());

@@ -12,14 +12,15 @@
 
 pub mod body;
 mod request;
+mod section;
 #[cfg(test)]
 mod tests;
 
 /// The retry bounds of `ClientOptions`; the SCIM source uses the same.
 pub use crate::scim_http::RetryConfig;
 pub use body::{NINJAONE_SCHEMA, USER_SCHEMA};
+pub use section::{RawTarget, TargetConfig};
 
-use crate::config::TargetConfig;
 use crate::model::{Attr, DesiredUser, Profile};
 use crate::reconcile::Change;
 use crate::scim_http::Failure;

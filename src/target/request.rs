@@ -2,8 +2,7 @@
 //! `TargetClient` shares (HTTP client, base URL, token, rate limit, request counters), a request
 //! sent once through the shared SCIM HTTP layer, and the retry loop's outcome as a `TargetError`.
 
-use super::{ClientOptions, TargetError};
-use crate::config::TargetConfig;
+use super::{ClientOptions, TargetConfig, TargetError};
 use crate::model::Profile;
 use crate::scim_http::{base_url, describe, exchange, http_client, retrying, status_failure};
 use crate::scim_http::{Exchange, Failure, GaveUp, RetryConfig};

@@ -187,8 +187,8 @@ impl Drop for ScimServer {
 
 /// A target config for `url` as these tests use it: a short timeout, no rate limit, and a
 /// token file that error messages can name.
-pub fn target_config(url: &str, profile: scimsync::model::Profile) -> scimsync::config::TargetConfig {
-    scimsync::config::TargetConfig {
+pub fn target_config(url: &str, profile: scimsync::model::Profile) -> scimsync::target::TargetConfig {
+    scimsync::target::TargetConfig {
         url: Some(url.to_owned()),
         profile,
         token_file: Some("/etc/scimsync/target.token".into()),
