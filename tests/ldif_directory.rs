@@ -4,8 +4,7 @@
 //! contacts, `memberUid` in another case, member values that name nothing, an empty `mail:`.
 
 use proptest::prelude::*;
-use scimsync::config::RawMapping;
-use scimsync::mapping::Mapping;
+use scimsync::mapping::{Mapping, RawMapping};
 use scimsync::model::Profile;
 use scimsync::source::directory::{interpret, DirectoryRules, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};

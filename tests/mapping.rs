@@ -2,8 +2,7 @@
 //! profile rules (userType validation and default, organizationId default, no phone numbers,
 //! email-formatted userName).
 
-use scimsync::config::RawMapping;
-use scimsync::mapping::Mapping;
+use scimsync::mapping::{Mapping, RawMapping};
 use scimsync::model::{Attr, DesiredState, Profile};
 use scimsync::source::directory::{interpret, SourceDirectory};
 use scimsync::source::ldif::{LdifReader, UrlPolicy};

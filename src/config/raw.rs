@@ -1,5 +1,6 @@
 //! The config file as written: every key optional where a default exists, nothing checked yet.
 
+use crate::mapping::RawMapping;
 use crate::source::RawSource;
 use crate::target::RawTarget;
 use serde::Deserialize;
@@ -39,61 +40,6 @@ pub struct RawSchedule {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RawMetrics {
     pub listen: Option<String>,
-}
-
-/// One attribute rule: exactly one of `value`, `from`, `expr`.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RawRule {
-    pub value: Option<String>,
-    pub from: Option<FromAttrs>,
-    pub expr: Option<String>,
-}
-
-/// `from = "mail"` or `from = ["mail", "userPrincipalName"]` (first present wins).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum FromAttrs {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl FromAttrs {
-    pub fn names(&self) -> Vec<String> {
-        match self {
-            FromAttrs::One(s) => vec![s.clone()],
-            FromAttrs::Many(v) => v.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RawMapping {
-    /// Target attribute (`userName`, `name.givenName`, `userType`, …) → rule. Replaces the default
-    /// rule of that attribute; the others keep their defaults.
-    #[serde(default)]
-    pub user: BTreeMap<String, RawRule>,
-    /// Members of a source group get fixed values.
-    #[serde(default)]
-    pub group_assignments: Vec<RawAssignment>,
-    /// Group → role rules.
-    #[serde(default)]
-    pub roles: Vec<RawRoleRule>,
-    /// Users whose mapped `active` is false are deprovisioned: a CEL expression over the user.
-    pub active: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RawAssignment {
-    pub group: Option<String>,
-    #[serde(default)]
-    pub set: BTreeMap<String, String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RawRoleRule {
-    pub group: Option<String>,
-    pub role: Option<String>,
-    pub user_type: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
