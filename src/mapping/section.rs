@@ -260,47 +260,8 @@ impl Mapping {
                 ));
             }
         }
-        let mut assignments = Vec::new();
-        for (i, a) in raw.group_assignments.iter().enumerate() {
-            let key = format!("mapping.group_assignments[{i}]");
-            let Some(group) = a.group.clone() else {
-                errors.push(
-                    &format!("{key}.group"),
-                    "required: the source group whose members get these values",
-                );
-                continue;
-            };
-            let mut set = Vec::new();
-            for (name, v) in &a.set {
-                match Attr::parse(name) {
-                    Some(attr) => set.push((attr, v.clone())),
-                    None => errors.push(&format!("{key}.set.{name}"), "unknown target attribute"),
-                }
-            }
-            assignments.push(Assignment { group, set });
-        }
-        let mut roles = Vec::new();
-        for (i, r) in raw.roles.iter().enumerate() {
-            let key = format!("mapping.roles[{i}]");
-            match (&r.group, &r.role) {
-                (Some(g), Some(role)) => {
-                    if let Some(t) = &r.user_type {
-                        if profile == Profile::NinjaOne && !user_types.contains(t) {
-                            errors.push(
-                                &format!("{key}.user_type"),
-                                format!("{t:?} is not one of {user_types:?}"),
-                            );
-                        }
-                    }
-                    roles.push(RoleRule {
-                        group: g.clone(),
-                        role: role.clone(),
-                        user_type: r.user_type.clone(),
-                    })
-                }
-                _ => errors.push(&key, "needs both `group` and `role`"),
-            }
-        }
+        let assignments = compile_assignments(&raw.group_assignments, &mut errors);
+        let roles = compile_roles(&raw.roles, profile, user_types, &mut errors);
         let active = raw
             .active
             .as_ref()
@@ -329,6 +290,54 @@ impl Mapping {
         };
         Ok((mapping, warnings))
     }
+}
+
+/// `mapping.group_assignments`: members of a source group get fixed values.
+fn compile_assignments(raw: &[RawAssignment], errors: &mut ConfigErrors) -> Vec<Assignment> {
+    let mut assignments = Vec::new();
+    for (i, a) in raw.iter().enumerate() {
+        let key = format!("mapping.group_assignments[{i}]");
+        let Some(group) = a.group.clone() else {
+            errors.push(&format!("{key}.group"), "required: the source group whose members get these values");
+            continue;
+        };
+        let mut set = Vec::new();
+        for (name, v) in &a.set {
+            match Attr::parse(name) {
+                Some(attr) => set.push((attr, v.clone())),
+                None => errors.push(&format!("{key}.set.{name}"), "unknown target attribute"),
+            }
+        }
+        assignments.push(Assignment { group, set });
+    }
+    assignments
+}
+
+/// `mapping.roles`: group → role rules; under ninjaone a rule's user type must be one the
+/// target accepts.
+fn compile_roles(
+    raw: &[RawRoleRule],
+    profile: Profile,
+    user_types: &[String],
+    errors: &mut ConfigErrors,
+) -> Vec<RoleRule> {
+    let mut roles = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let key = format!("mapping.roles[{i}]");
+        match (&r.group, &r.role) {
+            (Some(g), Some(role)) => {
+                if let Some(t) = &r.user_type {
+                    if profile == Profile::NinjaOne && !user_types.contains(t) {
+                        errors
+                            .push(&format!("{key}.user_type"), format!("{t:?} is not one of {user_types:?}"));
+                    }
+                }
+                roles.push(RoleRule { group: g.clone(), role: role.clone(), user_type: r.user_type.clone() })
+            }
+            _ => errors.push(&key, "needs both `group` and `role`"),
+        }
+    }
+    roles
 }
 
 fn compile_rule(env: &Env, key: &str, rule: &RawRule, errors: &mut ConfigErrors) -> Option<Rule> {
