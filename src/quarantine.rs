@@ -3,6 +3,8 @@
 //! Entra ID does — but says why. It resumes by itself after the back-off or on `approve`.
 //! Pure decisions here; the store keeps the state.
 
+use crate::reconcile::policy::RawPolicy;
+use crate::section::ConfigErrors;
 use serde::{Deserialize, Serialize};
 
 /// When to quarantine, and for how long.
@@ -27,6 +29,34 @@ impl Default for Rules {
             backoff_minutes: 30,
             max_backoff_minutes: 24 * 60,
         }
+    }
+}
+
+impl Rules {
+    /// The rules the `[policy]` section's `quarantine_*` keys set, over the defaults, pushing
+    /// every problem to `errors`.
+    pub fn from_section(p: &RawPolicy, errors: &mut ConfigErrors) -> Rules {
+        let d = Rules::default();
+        let rules = Rules {
+            failure_percent: p.quarantine_failure_percent.unwrap_or(d.failure_percent),
+            min_operations: p.quarantine_min_operations.unwrap_or(d.min_operations),
+            auth_failures: p.quarantine_auth_failures.unwrap_or(d.auth_failures),
+            backoff_minutes: p.quarantine_backoff_minutes.unwrap_or(d.backoff_minutes),
+            max_backoff_minutes: p.quarantine_max_backoff_minutes.unwrap_or(d.max_backoff_minutes),
+        };
+        if !(0.0..=100.0).contains(&rules.failure_percent) {
+            errors.push("policy.quarantine_failure_percent", "must be between 0 and 100");
+        }
+        if rules.auth_failures == 0 {
+            errors.push("policy.quarantine_auth_failures", "must be at least 1");
+        }
+        if rules.backoff_minutes == 0 || rules.max_backoff_minutes < rules.backoff_minutes {
+            errors.push(
+                "policy.quarantine_backoff_minutes",
+                "must be at least 1 and at most quarantine_max_backoff_minutes",
+            );
+        }
+        rules
     }
 }
 

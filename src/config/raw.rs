@@ -1,10 +1,10 @@
 //! The config file as written: every key optional where a default exists, nothing checked yet.
 
 use crate::mapping::RawMapping;
+use crate::reconcile::policy::RawPolicy;
 use crate::source::RawSource;
 use crate::target::RawTarget;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -40,27 +40,4 @@ pub struct RawSchedule {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RawMetrics {
     pub listen: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RawPolicy {
-    /// `userType` → `deactivate` | `delete` for users that left the source.
-    pub deprovision: Option<BTreeMap<String, String>>,
-    pub default_deprovision: Option<String>,
-    pub delete_groups: Option<bool>,
-    pub max_deprovision: Option<u64>,
-    pub max_deprovision_percent: Option<f64>,
-    pub min_deprovision: Option<u64>,
-    pub grace_runs: Option<u32>,
-    pub grace_hours: Option<u64>,
-    pub membership_chunk: Option<usize>,
-    pub protected_roles: Option<Vec<String>>,
-    /// Quarantine after more than this share of a run's operations failed…
-    pub quarantine_failure_percent: Option<f64>,
-    /// …in a run of at least this many operations;
-    pub quarantine_min_operations: Option<u64>,
-    /// or after this many consecutive runs refused with 401/403.
-    pub quarantine_auth_failures: Option<u32>,
-    pub quarantine_backoff_minutes: Option<u64>,
-    pub quarantine_max_backoff_minutes: Option<u64>,
 }

@@ -2,7 +2,7 @@
 
 use super::raw::*;
 use crate::mapping::Mapping;
-use crate::reconcile::policy::{Deprovision, Grace, Policy, Threshold};
+use crate::reconcile::Policy;
 use crate::section::{resolve, ConfigErrors};
 use crate::source::SourceConfig;
 use crate::target::TargetConfig;
@@ -70,8 +70,8 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
         },
     };
 
-    let quarantine = validate_quarantine(&raw.policy, &mut errors);
-    let policy = validate_policy(raw.policy, &mut errors);
+    let quarantine = crate::quarantine::Rules::from_section(&raw.policy, &mut errors);
+    let policy = raw.policy.validate(&mut errors);
     let mapping = match Mapping::compile(&raw.mapping, profile, kind, &user_types) {
         Ok((m, w)) => {
             warnings.extend(w);
@@ -109,68 +109,4 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .build()
         .parse(expr)
         .map_err(|e| format!("{expr:?} is not a cron expression ({e}): write 6 fields with seconds, e.g. \"0 */15 * * * *\""))
-}
-
-fn parse_deprovision(errors: &mut ConfigErrors, key: &str, v: &str) -> Deprovision {
-    match v {
-        "deactivate" => Deprovision::Deactivate,
-        "delete" => Deprovision::Delete,
-        o => {
-            errors.push(key, format!("{o:?}: use \"deactivate\" or \"delete\""));
-            Deprovision::Deactivate
-        }
-    }
-}
-
-fn validate_quarantine(p: &RawPolicy, errors: &mut ConfigErrors) -> crate::quarantine::Rules {
-    let d = crate::quarantine::Rules::default();
-    let rules = crate::quarantine::Rules {
-        failure_percent: p.quarantine_failure_percent.unwrap_or(d.failure_percent),
-        min_operations: p.quarantine_min_operations.unwrap_or(d.min_operations),
-        auth_failures: p.quarantine_auth_failures.unwrap_or(d.auth_failures),
-        backoff_minutes: p.quarantine_backoff_minutes.unwrap_or(d.backoff_minutes),
-        max_backoff_minutes: p.quarantine_max_backoff_minutes.unwrap_or(d.max_backoff_minutes),
-    };
-    if !(0.0..=100.0).contains(&rules.failure_percent) {
-        errors.push("policy.quarantine_failure_percent", "must be between 0 and 100");
-    }
-    if rules.auth_failures == 0 {
-        errors.push("policy.quarantine_auth_failures", "must be at least 1");
-    }
-    if rules.backoff_minutes == 0 || rules.max_backoff_minutes < rules.backoff_minutes {
-        errors.push(
-            "policy.quarantine_backoff_minutes",
-            "must be at least 1 and at most quarantine_max_backoff_minutes",
-        );
-    }
-    rules
-}
-
-fn validate_policy(p: RawPolicy, errors: &mut ConfigErrors) -> Policy {
-    let mut policy = Policy::default();
-    for (user_type, action) in p.deprovision.unwrap_or_default() {
-        let d = parse_deprovision(errors, &format!("policy.deprovision.{user_type}"), &action);
-        policy.deprovision.insert(user_type, d);
-    }
-    if let Some(d) = p.default_deprovision {
-        policy.default_deprovision = parse_deprovision(errors, "policy.default_deprovision", &d);
-    }
-    policy.delete_groups = p.delete_groups.unwrap_or(true);
-    let d = Threshold::default();
-    policy.threshold = Threshold {
-        max_users: p.max_deprovision.unwrap_or(d.max_users),
-        max_percent: p.max_deprovision_percent.unwrap_or(d.max_percent),
-        min_users: p.min_deprovision.unwrap_or(d.min_users),
-    };
-    if !(0.0..=100.0).contains(&policy.threshold.max_percent) {
-        errors.push("policy.max_deprovision_percent", "must be between 0 and 100");
-    }
-    policy.grace = Grace { runs: p.grace_runs.unwrap_or(0), hours: p.grace_hours.unwrap_or(0) };
-    let chunk = p.membership_chunk.unwrap_or(100);
-    if !(1..=1000).contains(&chunk) {
-        errors.push("policy.membership_chunk", "must be between 1 and 1000");
-    }
-    policy.membership_chunk = chunk;
-    policy.protected_roles = p.protected_roles.unwrap_or_default().into_iter().collect();
-    policy
 }

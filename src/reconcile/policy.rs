@@ -1,6 +1,8 @@
 //! What the planner may do: deprovisioning action per user type, the safety threshold, the grace
-//! period, membership chunking and protected roles.
+//! period, membership chunking and protected roles; and the `[policy]` section they are read
+//! from (its serde type and pure checks).
 
+use crate::section::ConfigErrors;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -93,5 +95,75 @@ impl Default for Policy {
 impl Policy {
     pub fn deprovision_for(&self, user_type: Option<&str>) -> Deprovision {
         user_type.and_then(|t| self.deprovision.get(t)).copied().unwrap_or(self.default_deprovision)
+    }
+}
+
+/// The `[policy]` section as written: every key optional, nothing checked yet.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawPolicy {
+    /// `userType` → `deactivate` | `delete` for users that left the source.
+    pub deprovision: Option<BTreeMap<String, String>>,
+    pub default_deprovision: Option<String>,
+    pub delete_groups: Option<bool>,
+    pub max_deprovision: Option<u64>,
+    pub max_deprovision_percent: Option<f64>,
+    pub min_deprovision: Option<u64>,
+    pub grace_runs: Option<u32>,
+    pub grace_hours: Option<u64>,
+    pub membership_chunk: Option<usize>,
+    pub protected_roles: Option<Vec<String>>,
+    /// Quarantine after more than this share of a run's operations failed…
+    pub quarantine_failure_percent: Option<f64>,
+    /// …in a run of at least this many operations;
+    pub quarantine_min_operations: Option<u64>,
+    /// or after this many consecutive runs refused with 401/403.
+    pub quarantine_auth_failures: Option<u32>,
+    pub quarantine_backoff_minutes: Option<u64>,
+    pub quarantine_max_backoff_minutes: Option<u64>,
+}
+
+impl RawPolicy {
+    /// Validates the section's planner keys, pushing every problem to `errors`; a value that
+    /// is wrong is replaced by its default. The `quarantine_*` keys are read by
+    /// [`crate::quarantine::Rules::from_section`].
+    pub fn validate(self, errors: &mut ConfigErrors) -> Policy {
+        let p = self;
+        let mut policy = Policy::default();
+        for (user_type, action) in p.deprovision.unwrap_or_default() {
+            let d = parse_deprovision(errors, &format!("policy.deprovision.{user_type}"), &action);
+            policy.deprovision.insert(user_type, d);
+        }
+        if let Some(d) = p.default_deprovision {
+            policy.default_deprovision = parse_deprovision(errors, "policy.default_deprovision", &d);
+        }
+        policy.delete_groups = p.delete_groups.unwrap_or(true);
+        let d = Threshold::default();
+        policy.threshold = Threshold {
+            max_users: p.max_deprovision.unwrap_or(d.max_users),
+            max_percent: p.max_deprovision_percent.unwrap_or(d.max_percent),
+            min_users: p.min_deprovision.unwrap_or(d.min_users),
+        };
+        if !(0.0..=100.0).contains(&policy.threshold.max_percent) {
+            errors.push("policy.max_deprovision_percent", "must be between 0 and 100");
+        }
+        policy.grace = Grace { runs: p.grace_runs.unwrap_or(0), hours: p.grace_hours.unwrap_or(0) };
+        let chunk = p.membership_chunk.unwrap_or(100);
+        if !(1..=1000).contains(&chunk) {
+            errors.push("policy.membership_chunk", "must be between 1 and 1000");
+        }
+        policy.membership_chunk = chunk;
+        policy.protected_roles = p.protected_roles.unwrap_or_default().into_iter().collect();
+        policy
+    }
+}
+
+fn parse_deprovision(errors: &mut ConfigErrors, key: &str, v: &str) -> Deprovision {
+    match v {
+        "deactivate" => Deprovision::Deactivate,
+        "delete" => Deprovision::Delete,
+        o => {
+            errors.push(key, format!("{o:?}: use \"deactivate\" or \"delete\""));
+            Deprovision::Deactivate
+        }
     }
 }
