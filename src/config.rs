@@ -1,17 +1,62 @@
 //! Configuration: figment layers (TOML file, then `SCIMSYNC_…` environment) → `RawConfig` →
-//! validated `Config`. Validation is pure and reports every problem at once, each with its key.
+//! validated `Config`. Each component owns its section — its serde type, its validated type and
+//! their validation — and `config` asks each in turn, so that every problem is reported at once,
+//! each with its key.
 
-mod raw;
-mod validate;
+mod service;
 
-pub use raw::*;
-pub use validate::{parse_cron, validate, Config};
+pub use service::{parse_cron, RawMetrics, RawSchedule, RawState};
 
+use crate::mapping::{Mapping, RawMapping};
+use crate::quarantine;
+use crate::reconcile::policy::RawPolicy;
+use crate::reconcile::Policy;
 use crate::section::ConfigErrors;
-
+use crate::source::{RawSource, SourceConfig};
+use crate::target::{RawTarget, TargetConfig};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-use std::path::Path;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The config file as written: every key optional where a default exists, nothing checked yet.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub source: RawSource,
+    #[serde(default)]
+    pub target: RawTarget,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub mapping: RawMapping,
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub target: TargetConfig,
+    pub state_path: PathBuf,
+    pub cron: String,
+    pub watch: bool,
+    /// A daemon run that reads a file source changed less than this long ago removes nothing
+    /// (see `Policy::unconfirmed`), and a run this long after the change confirms; 0: off.
+    pub settle_seconds: u64,
+    pub metrics_listen: Option<SocketAddr>,
+    pub mapping: Mapping,
+    /// The planner policy; `now` is set per run.
+    pub policy: Policy,
+    pub quarantine: quarantine::Rules,
+    /// Problems that do not stop scimsync but that an administrator should see.
+    pub warnings: Vec<String>,
+}
 
 /// The default config location.
 pub const DEFAULT_PATH: &str = "/etc/scimsync/scimsync.toml";
@@ -124,6 +169,42 @@ pub fn from_figment(figment: &Figment, origin: &str) -> Result<RawRead, ConfigEr
         policy: section(figment, &root, "policy", &mut read),
     };
     Ok(read)
+}
+
+/// Validates a raw config, section by section, each by its owner; every section is checked
+/// even when an earlier one has problems. `base` resolves relative paths (the config file's
+/// directory).
+pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let source = raw.source.validate(base, &mut errors);
+    let user_types = raw.target.user_types();
+    let target = raw.target.validate(base, &mut errors);
+    let state_path = raw.state.validate(base);
+    let schedule = raw.schedule.validate(&mut errors);
+    let metrics_listen = raw.metrics.validate(&mut errors);
+    let quarantine = quarantine::Rules::from_section(&raw.policy, &mut errors);
+    let policy = raw.policy.validate(&mut errors);
+    let mapping = Mapping::compile(&raw.mapping, target.profile, source.kind, &user_types);
+    match mapping {
+        Ok((mapping, warnings)) if errors.is_empty() => Ok(Config {
+            source,
+            target,
+            state_path,
+            cron: schedule.cron,
+            watch: schedule.watch,
+            settle_seconds: schedule.settle_seconds,
+            metrics_listen,
+            mapping,
+            policy,
+            quarantine,
+            warnings,
+        }),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.0.extend(more.0);
+            Err(errors)
+        }
+    }
 }
 
 /// Loads and validates, reporting every problem at once.
