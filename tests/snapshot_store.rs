@@ -261,11 +261,21 @@ fn any_op() -> impl Strategy<Value = Op> {
         (desired_user(), user()).prop_map(|(user, key)| Op::CreateUser { user: DesiredUser { key, ..user } }),
         (user(), changes()).prop_map({
             let user_name = user_name.clone();
-            move |(key, changes)| Op::UpdateUser { key, user_name: user_name.clone(), changes }
+            move |(key, changes)| Op::UpdateUser {
+                key,
+                user_name: user_name.clone(),
+                changes,
+                recreate: None,
+            }
         }),
         (user(), changes()).prop_map({
             let user_name = user_name.clone();
-            move |(key, changes)| Op::ReactivateUser { key, user_name: user_name.clone(), changes }
+            move |(key, changes)| Op::ReactivateUser {
+                key,
+                user_name: user_name.clone(),
+                changes,
+                recreate: None,
+            }
         }),
         user().prop_map({
             let user_name = user_name.clone();

@@ -1,8 +1,9 @@
 //! The target as a run meets it: the client built from the config and its token, and how near
 //! the token is to expiring.
 
-use crate::config::{Config, TargetConfig};
+use crate::config::Config;
 use crate::secrets;
+use crate::target::TargetConfig;
 use crate::target::{ClientOptions, TargetClient};
 use anyhow::bail;
 
