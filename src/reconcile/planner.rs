@@ -11,117 +11,17 @@ use std::collections::BTreeSet;
 
 /// Computes the plan. Pure: same inputs, same plan.
 pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Plan {
-    let mut protected = desired.protected_keys();
     let mut out =
         Plan { skipped: desired.skipped.clone(), warnings: desired.warnings.clone(), ..Plan::default() };
-    // A read that may be incomplete removes nothing (see `Policy::unconfirmed`): a missing user
-    // must be missing in a later read too, and every other removal waits for a read in no doubt.
-    let unconfirmed = policy.unconfirmed.clone().or_else(|| {
-        desired.cut_off.as_ref().map(|c| {
-            format!(
-                "the source ends without a line break inside its last entry ({}), which may be cut off: nothing is removed on the word of this read (end the export with a line break)",
-                c.origin
-            )
-        })
-    });
+    let unconfirmed = in_doubt(desired, policy, &mut out);
     // The entry that may be cut off — its key too, when the cut is in its key's value — is left
     // out: never created from, and a managed user or group is kept as it is.
     let cut_key = desired.cut_off.as_ref().and_then(|c| c.key.as_ref());
-    if let Some(c) = desired.cut_off.as_ref().filter(|c| c.key.is_some()) {
-        out.skipped.push(Skip {
-            origin: c.origin.clone(),
-            key: c.key.clone(),
-            reason: "the last entry of a source that ends without a line break may be cut off (its key too): left out of this run, and kept as it is in the target, until the export ends with a line break".into(),
-        });
-    }
+    let mut protected = desired.protected_keys();
     protected.extend(cut_key);
-    let mut creates = Vec::new();
-    let mut reactivations = Vec::new();
-    let mut updates = Vec::new();
-    let mut deprovisions = Vec::new();
-
-    // Desired and managed users are both ordered by key: one merge pass pairs them up, with no
-    // lookup per user.
-    let mut managed = snapshot.users.iter().peekable();
-    let mut missing = Vec::new();
-    for (key, want) in &desired.users {
-        while let Some(entry) = managed.next_if(|(k, _)| *k < key) {
-            missing.push(entry);
-        }
-        let have = managed.next_if(|(k, _)| *k == key).map(|(_, have)| have);
-        if cut_key == Some(key) {
-            if have.is_some_and(|h| h.missing.is_some()) {
-                out.present.insert(key.clone());
-            }
-            continue;
-        }
-        let roles = allowed_roles(want, policy, &mut out.warnings);
-        match have {
-            None if want.active => {
-                let mut user = want.clone();
-                user.roles = roles;
-                creates.push(Op::CreateUser { user });
-            }
-            None => out.skipped.push(Skip {
-                origin: want.origin.to_string(),
-                key: Some(key.clone()),
-                reason: format!("{} is inactive in the source and was never provisioned", want.user_name()),
-            }),
-            Some(have) => {
-                if have.missing.is_some() {
-                    out.present.insert(key.clone());
-                }
-                let changes = diff_user(have, want, &roles);
-                let user_name = want.user_name().to_owned();
-                let recreate = || {
-                    policy
-                        .recreate_missing
-                        .then(|| Box::new(DesiredUser { roles: roles.clone(), ..want.clone() }))
-                };
-                match (have.active, want.active) {
-                    (true, true) if !changes.is_empty() => {
-                        let recreate = recreate();
-                        updates.push(Op::UpdateUser { key: key.clone(), user_name, changes, recreate })
-                    }
-                    (false, true) => {
-                        let recreate = recreate();
-                        reactivations.push(Op::ReactivateUser {
-                            key: key.clone(),
-                            user_name,
-                            changes,
-                            recreate,
-                        })
-                    }
-                    (true, false) => {
-                        deprovisions.push(deprovision_op(key, have, Reason::InactiveInSource, policy))
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    missing.extend(managed);
-    for (key, have) in missing {
-        if protected.contains(key) {
-            continue;
-        }
-        let action = policy.deprovision_for(have.attrs.get(&Attr::UserType));
-        if !have.active && action == Deprovision::Deactivate {
-            continue;
-        }
-        // A read in doubt deprovisions nobody: the user is marked missing and waits for a read
-        // in no doubt.
-        let pending = match unconfirmed {
-            Some(_) => Some(missing_mark(key, have, policy.now)),
-            None => within_grace(key, have, policy),
-        };
-        if let Some(pending) = pending {
-            out.pending.push(pending);
-            continue;
-        }
-        deprovisions.push(deprovision_op(key, have, Reason::Missing, policy));
-    }
+    let mut users = plan_users(desired, snapshot, policy, cut_key, &mut out);
+    plan_missing(&mut users, &protected, unconfirmed.is_some(), policy, &mut out);
+    let UserOps { creates, mut reactivations, mut updates, deprovisions, .. } = users;
 
     let (group_ops, mut removals, mut group_deletes) =
         plan_groups(desired, snapshot, policy, &creates, &protected);
@@ -170,6 +70,136 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, policy: &Policy) -> Pla
     out.warnings.sort();
     out.warnings.dedup();
     out
+}
+
+/// Why this read may be incomplete, if it may (see `Policy::unconfirmed`): then it removes
+/// nothing — a missing user must be missing in a later read too, and every other removal waits
+/// for a read in no doubt. The entry a cut-off file may have cut is reported as skipped.
+fn in_doubt(desired: &DesiredState, policy: &Policy, out: &mut Plan) -> Option<String> {
+    if let Some(c) = desired.cut_off.as_ref().filter(|c| c.key.is_some()) {
+        out.skipped.push(Skip {
+            origin: c.origin.clone(),
+            key: c.key.clone(),
+            reason: "the last entry of a source that ends without a line break may be cut off (its key too): left out of this run, and kept as it is in the target, until the export ends with a line break".into(),
+        });
+    }
+    policy.unconfirmed.clone().or_else(|| {
+        desired.cut_off.as_ref().map(|c| {
+            format!(
+                "the source ends without a line break inside its last entry ({}), which may be cut off: nothing is removed on the word of this read (end the export with a line break)",
+                c.origin
+            )
+        })
+    })
+}
+
+/// The user operations of a plan, by kind, before they are ordered and held.
+struct UserOps<'s> {
+    creates: Vec<Op>,
+    reactivations: Vec<Op>,
+    updates: Vec<Op>,
+    deprovisions: Vec<Op>,
+    /// Managed users the source no longer has.
+    missing: Vec<(&'s SourceKey, &'s ManagedUser)>,
+}
+
+/// Pairs desired and managed users: creates, updates, reactivations, deactivations of users
+/// inactive in the source, and the managed users that are missing.
+fn plan_users<'s>(
+    desired: &DesiredState,
+    snapshot: &'s Snapshot,
+    policy: &Policy,
+    cut_key: Option<&SourceKey>,
+    out: &mut Plan,
+) -> UserOps<'s> {
+    let mut ops = UserOps {
+        creates: Vec::new(),
+        reactivations: Vec::new(),
+        updates: Vec::new(),
+        deprovisions: Vec::new(),
+        missing: Vec::new(),
+    };
+    // Desired and managed users are both ordered by key: one merge pass pairs them up, with no
+    // lookup per user.
+    let mut managed = snapshot.users.iter().peekable();
+    for (key, want) in &desired.users {
+        while let Some(entry) = managed.next_if(|(k, _)| *k < key) {
+            ops.missing.push(entry);
+        }
+        let have = managed.next_if(|(k, _)| *k == key).map(|(_, have)| have);
+        if have.is_some_and(|h| h.missing.is_some()) {
+            out.present.insert(key.clone());
+        }
+        if cut_key == Some(key) {
+            continue;
+        }
+        let roles = allowed_roles(want, policy, &mut out.warnings);
+        let Some(have) = have else {
+            match want.active {
+                true => ops.creates.push(Op::CreateUser { user: DesiredUser { roles, ..want.clone() } }),
+                false => out.skipped.push(Skip {
+                    origin: want.origin.to_string(),
+                    key: Some(key.clone()),
+                    reason: format!(
+                        "{} is inactive in the source and was never provisioned",
+                        want.user_name()
+                    ),
+                }),
+            }
+            continue;
+        };
+        let changes = diff_user(have, want, &roles);
+        let user_name = want.user_name().to_owned();
+        let recreate = || {
+            policy.recreate_missing.then(|| Box::new(DesiredUser { roles: roles.clone(), ..want.clone() }))
+        };
+        match (have.active, want.active) {
+            (true, true) if !changes.is_empty() => {
+                let recreate = recreate();
+                ops.updates.push(Op::UpdateUser { key: key.clone(), user_name, changes, recreate })
+            }
+            (false, true) => {
+                let recreate = recreate();
+                ops.reactivations.push(Op::ReactivateUser { key: key.clone(), user_name, changes, recreate })
+            }
+            (true, false) => {
+                ops.deprovisions.push(deprovision_op(key, have, Reason::InactiveInSource, policy))
+            }
+            _ => {}
+        }
+    }
+    ops.missing.extend(managed);
+    ops
+}
+
+/// Deprovisions the missing users that are not protected, past their grace period, and not in a
+/// read in doubt; the others are marked missing (`Plan::pending`).
+fn plan_missing(
+    ops: &mut UserOps<'_>,
+    protected: &BTreeSet<&SourceKey>,
+    in_doubt: bool,
+    policy: &Policy,
+    out: &mut Plan,
+) {
+    for (key, have) in std::mem::take(&mut ops.missing) {
+        if protected.contains(key) {
+            continue;
+        }
+        let action = policy.deprovision_for(have.attrs.get(&Attr::UserType));
+        if !have.active && action == Deprovision::Deactivate {
+            continue;
+        }
+        // A read in doubt deprovisions nobody: the user is marked missing and waits for a read
+        // in no doubt.
+        let pending = match in_doubt {
+            true => Some(missing_mark(key, have, policy.now)),
+            false => within_grace(key, have, policy),
+        };
+        match pending {
+            Some(pending) => out.pending.push(pending),
+            None => ops.deprovisions.push(deprovision_op(key, have, Reason::Missing, policy)),
+        }
+    }
 }
 
 /// Roles the user may receive: protected (administrator) roles are refused with a warning.
