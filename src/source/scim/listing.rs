@@ -88,37 +88,7 @@ impl Listing {
         let Json::Object(page) = page else {
             return Err(incomplete(format!("{at} is not a SCIM ListResponse (not a JSON object)")));
         };
-        let total = match page.get("totalResults") {
-            None | Some(Json::Null) => None,
-            Some(t) => Some(t.as_u64().ok_or_else(|| {
-                incomplete(format!("{at}: totalResults {t} is not a non-negative integer"))
-            })?),
-        };
-        match (total, self.total) {
-            (Some(now), Some(before)) if now != before => {
-                return Err(incomplete(format!(
-                    "totalResults of {} moved from {before} to {now} during the read (at {at}): the \
-                     source changed while it was read; the next run reads it again",
-                    self.name
-                )));
-            }
-            (None, _) if matches!(self.next, Next::Index(_)) => {
-                return Err(incomplete(format!(
-                    "{at} has no totalResults: without it the end of an index-paged listing is unknown"
-                )));
-            }
-            (None, Some(before)) => {
-                return Err(incomplete(format!(
-                    "{at} has no totalResults although earlier pages said {before}"
-                )));
-            }
-            (Some(now), None) if self.pages > 0 => {
-                return Err(incomplete(format!(
-                    "{at} says totalResults {now} although earlier pages had none"
-                )));
-            }
-            _ => {}
-        }
+        let total = self.check_total(&page, &at)?;
         self.total = total;
         let resources = match page.get("Resources") {
             Some(Json::Array(items)) => items.clone(),
@@ -141,6 +111,44 @@ impl Listing {
         }
         let received = resources.len() as u64;
         self.pages += 1;
+        self.take(resources, &at)?;
+        self.next = self.after(&page, total, received, &at)?;
+        Ok(())
+    }
+
+    /// The page's `totalResults`, checked against the earlier pages'.
+    fn check_total(
+        &self,
+        page: &serde_json::Map<String, Json>,
+        at: &str,
+    ) -> Result<Option<u64>, SourceError> {
+        let total = match page.get("totalResults") {
+            None | Some(Json::Null) => None,
+            Some(t) => Some(t.as_u64().ok_or_else(|| {
+                incomplete(format!("{at}: totalResults {t} is not a non-negative integer"))
+            })?),
+        };
+        match (total, self.total) {
+            (Some(now), Some(before)) if now != before => Err(incomplete(format!(
+                "totalResults of {} moved from {before} to {now} during the read (at {at}): the \
+                 source changed while it was read; the next run reads it again",
+                self.name
+            ))),
+            (None, _) if matches!(self.next, Next::Index(_)) => Err(incomplete(format!(
+                "{at} has no totalResults: without it the end of an index-paged listing is unknown"
+            ))),
+            (None, Some(before)) => {
+                Err(incomplete(format!("{at} has no totalResults although earlier pages said {before}")))
+            }
+            (Some(now), None) if self.pages > 0 => {
+                Err(incomplete(format!("{at} says totalResults {now} although earlier pages had none")))
+            }
+            _ => Ok(total),
+        }
+    }
+
+    /// Takes a page's resources, each with an id not seen before.
+    fn take(&mut self, resources: Vec<Json>, at: &str) -> Result<(), SourceError> {
         for (i, r) in resources.into_iter().enumerate() {
             let id = r.get("id").and_then(Json::as_str).map(str::trim).filter(|s| !s.is_empty());
             let Some(id) = id else {
@@ -159,8 +167,19 @@ impl Listing {
             let origin = Origin { path: format!("{}/{id}", self.location).into(), line: 0 };
             self.resources.push((origin, r));
         }
+        Ok(())
+    }
+
+    /// Where the listing goes on after this page (`received` resources), or why it cannot.
+    fn after(
+        &mut self,
+        page: &serde_json::Map<String, Json>,
+        total: Option<u64>,
+        received: u64,
+        at: &str,
+    ) -> Result<Next, SourceError> {
         let read = self.resources.len() as u64;
-        self.next = match &self.next {
+        Ok(match &self.next {
             Next::Index(start) => {
                 let total = total.unwrap_or(0);
                 if read >= total {
@@ -192,8 +211,7 @@ impl Listing {
                 }
             }
             Next::Done => Next::Done,
-        };
-        Ok(())
+        })
     }
 
     /// The resources, once every page is read and their number is what the server promised.
