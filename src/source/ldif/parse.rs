@@ -129,6 +129,8 @@ impl Parser {
         step
     }
 
+    // Long for a reason: the reader's per-paragraph state machine (version line, comments,
+    // change records, the dn), each state sharing the cursor and the unfolding buffer.
     fn paragraph_in(
         &mut self,
         cur: &mut Cursor<'_>,
@@ -215,6 +217,9 @@ impl Parser {
 
     /// Parses the lines of an entry after its dn line, which starts at `at` in the window and
     /// is line `start`.
+    // Long for a reason: the loop every line of every entry goes through; its states (plain,
+    // folded, base64, URL value) share the cursor and the interned names, which a split would
+    // pass along on every line.
     fn entry_lines(
         &mut self,
         cur: &mut Cursor<'_>,
