@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
 /// read in parts on several threads, as `scimsync` reads a large export.
 fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     use scimsync::source::ldif::{LdifError, LdifReader, UrlPolicy};
-    use scimsync::source::{ldif_parts, ValueRef};
+    use scimsync::source::{ldif::parts as ldif_parts, ValueRef};
     use std::hint::black_box;
     use std::io::Read;
 

@@ -4,7 +4,6 @@ pub mod csv;
 pub mod directory;
 pub mod json;
 pub mod ldif;
-pub mod ldif_parts;
 pub mod scim;
 mod section;
 mod user_record;
@@ -163,7 +162,7 @@ pub async fn read_for(
     let mut dir = match cfg.kind {
         SourceKind::Ldif => {
             let export = OpenExport::open(path)?;
-            let dir = ldif_parts::read(export.handle()?, path, &name, cfg, (keep.as_ref(), wanted))?;
+            let dir = ldif::parts::read(export.handle()?, path, &name, cfg, (keep.as_ref(), wanted))?;
             export.check_unchanged()?;
             dir
         }

@@ -26,6 +26,7 @@ mod input;
 mod lines;
 mod names;
 mod parse;
+pub mod parts;
 #[cfg(test)]
 mod tests;
 mod url;

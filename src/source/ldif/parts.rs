@@ -3,8 +3,8 @@
 //! going on from the parts before it, and the parts are joined in file order. The result, and
 //! the first error in file order, are those of reading the file in one go.
 
-use super::directory::{self, DnHasher, Part, SourceDirectory};
-use super::{ldif, SourceConfig, SourceError};
+use crate::source::directory::{self, DnHasher, Part, SourceDirectory};
+use crate::source::{ldif, SourceConfig, SourceError};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
