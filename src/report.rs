@@ -1,8 +1,8 @@
 //! A plan's reports written fast: the long lists (operations) are rendered in batches on every
 //! core and written in order. `plan --format json` compactly, the document
 //! [`render::JsonDocument`] serialises, key for key; `plan` as text, the report of
-//! [`render::write_text`]. A first plan of a million users spent most of its rendering time on
-//! those lists on one core.
+//! [`render::write_text`]. The lists are most of a large first plan's report, so they are what
+//! is spread over the cores.
 
 use crate::model::{DesiredUser, SourceKey};
 use crate::parts;

@@ -1,9 +1,9 @@
 //! `Attrs`: a user's target attribute values in one allocation.
 //!
-//! Every desired and every managed user carries one, so at a million users their size is most of
-//! a run's memory: a `BTreeMap<Attr, String>` of eleven values took about 900 bytes (a node plus
-//! eleven small strings); this takes the values' bytes plus 80, and a managed user whose values
-//! equal the desired ones shares them (`Store::load_snapshot_sharing`).
+//! Every desired and every managed user carries one, so their size is most of a large run's
+//! memory: one buffer of the values' bytes and a fixed index, instead of a map node and a string
+//! per value; a managed user whose values equal the desired ones shares them
+//! (`Store::load_snapshot_sharing`).
 
 use super::Attr;
 use serde::de::{MapAccess, Visitor};

@@ -446,8 +446,8 @@ fn split_members(op: Op, held_users: &BTreeSet<SourceKey>) -> (Option<Op>, Optio
 /// the chunks of one group keep their order.
 ///
 /// The positions are sorted, not the operations, and the operations then moved into place: a
-/// stable sort of the operations themselves takes scratch space of half of them (100 MB for a
-/// first plan of a million users, at the run's peak of memory).
+/// stable sort of the operations themselves takes scratch space of half of them, at the run's
+/// peak of memory.
 fn sort_ops(ops: &mut [Op]) {
     let mut order: Vec<usize> = (0..ops.len()).collect();
     order.sort_unstable_by(|&i, &j| {

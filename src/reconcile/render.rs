@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use std::fmt::{self, Write};
 
 /// Names the members of groups in reports: source key → userName, borrowed from the desired
-/// state and the snapshot. A hash map: a first plan of a million users names most of them, and
-/// only looks them up (owned names, in an ordered map, were 150 MB and a second at that size).
+/// state and the snapshot. A hash map of borrowed names: a large first plan names most users and
+/// only looks them up, so neither owned names nor an order are worth their memory and time.
 pub type Names<'a> = std::collections::HashMap<&'a SourceKey, &'a str, foldhash::fast::RandomState>;
 
 fn name<'a>(names: &'a Names<'_>, key: &'a SourceKey) -> &'a str {

@@ -25,7 +25,7 @@ pub struct Fingerprint {
 pub fn fingerprint(prepared: &Prepared, store: &Store) -> anyhow::Result<Fingerprint> {
     use sha2::{Digest, Sha256};
     /// Hashes what is written to it: the desired state's JSON is hashed as it is produced, never
-    /// held whole (at a million users it would be 700 MB).
+    /// held whole (a large directory's would be hundreds of megabytes).
     struct Hashing(Sha256);
     impl std::io::Write for Hashing {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -1,9 +1,9 @@
 //! The compact binary form of a user's attribute values in the state database (`users.attrs`)
 //! and of a created user in the audit log (`audit.details` of a user create).
 //!
-//! JSON with SCIM attribute names took two thirds of a users row and of an audit row, and a first
-//! sync of a million users wrote every byte twice (the WAL, then the checkpoint). Here each value
-//! is an attribute code and a length; a value equal to the row's key (`externalId` usually is) or
+//! JSON with SCIM attribute names would be most of a users row and of an audit row, and a first
+//! sync writes every byte twice (the WAL, then the checkpoint). Here each value is an attribute
+//! code and a length; a value equal to the row's key (`externalId` usually is) or
 //! to an earlier attribute's value (the work email usually repeats `userName`) is a reference.
 //!
 //! ```text
