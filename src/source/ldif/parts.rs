@@ -206,10 +206,16 @@ mod tests {
         f
     }
 
+    /// An LDIF source with the default directory rules, as the demo config has it.
     fn demo_source(path: &Path) -> SourceConfig {
-        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
-        let mut cfg = crate::config::load(&demo).expect("the demo config loads").source;
-        cfg.path = Some(path.to_owned());
+        let raw = crate::source::RawSource {
+            kind: Some("ldif".into()),
+            path: Some(path.to_owned()),
+            ..Default::default()
+        };
+        let mut errors = crate::section::ConfigErrors::default();
+        let cfg = raw.validate(Path::new("/"), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
         cfg
     }
 
