@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use scimsync::source::json::flatten_resource;
 use scimsync::target::body::{eq_filter, pick_group, pick_user, resource_id};
-use scimsync::target::parse_retry_after;
+use scimsync::scim_http::parse_retry_after;
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
