@@ -20,10 +20,6 @@ pub fn map_on_threads<T: Send, R: Send>(parts: Vec<T>, work: impl Fn(T) -> R + S
     })
 }
 
-/// Gives the memory the calling thread's allocator heap holds free back to the system
-/// (mimalloc's `mi_collect`). A thread that allocates next takes fresh pages rather than the
-/// pages another thread just freed, so a phase that frees much on one thread before another
-/// thread allocates much would otherwise hold both at once.
 /// `items` cut into chunks of `chunk`, each made into an `R` by `render` on one of `threads`
 /// long-lived threads (chunk i on thread i mod threads), and given to `write` on the calling
 /// thread in the chunks' order. At most two rendered chunks per thread wait to be written, so
@@ -64,13 +60,14 @@ pub fn render_in_order<T: Sync, R: Send, E>(
     })
 }
 
+/// Gives the memory the calling thread's allocator heap holds free back to the system
+/// (mimalloc's `mi_collect`). A thread that allocates next takes fresh pages rather than the
+/// pages another thread just freed, so a phase that frees much on one thread before another
+/// thread allocates much would otherwise hold both at once.
 pub fn return_freed_memory() {
-    extern "C" {
-        fn mi_collect(force: bool);
-    }
     // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time; when
     // mimalloc is not the global allocator (unit tests) its heap is empty and nothing happens.
-    unsafe { mi_collect(true) }
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 #[cfg(test)]
