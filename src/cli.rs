@@ -232,9 +232,7 @@ fn plan(config: &Config, output: PlanOutput<'_>, detailed: bool) -> anyhow::Resu
     };
     drop(names);
     let prepared = dry_run.finish()?;
-    // The process ends next: freeing a large directory piece by piece would take longer than the
-    // run itself took to plan it.
-    std::mem::forget(prepared);
+    crate::parts::leave_to_exit(prepared);
     Ok(code)
 }
 

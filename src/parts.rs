@@ -70,6 +70,13 @@ pub fn return_freed_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
+/// Leaves `value` to the process's exit instead of dropping it, for a command whose process ends
+/// next: freeing a large directory piece by piece takes longer than the exit's release of the
+/// whole memory at once.
+pub fn leave_to_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
