@@ -140,6 +140,18 @@ pub async fn read(cfg: &SourceConfig) -> Result<SourceDirectory, SourceError> {
     read_for(cfg, None).await
 }
 
+/// What a read keeps of each LDIF entry when the mapping names the attributes it reads: the
+/// reader drops every other attribute as it parses, so that a large export never sits in memory
+/// whole (the mapping may read any attribute when it does not name them: then all are kept).
+#[derive(Clone, Copy, Debug)]
+pub struct Kept<'a> {
+    /// What the directory rules (keys, classes, members) and the mapping read: the reader keeps
+    /// these of every entry.
+    pub by_reader: &'a HashSet<String>,
+    /// What the mapping reads: a user's record keeps these once the user is classified and keyed.
+    pub by_user: &'a HashSet<String>,
+}
+
 /// [`read`], keeping in each user record only the attributes in `wanted` (lowercased types
 /// without options; the directory rules read theirs before they are dropped); `None` keeps
 /// every attribute. The mapping names what it reads
@@ -159,10 +171,11 @@ pub async fn read_for(
         SourceKind::Scim => format!("the SCIM source {}", cfg.url.as_deref().unwrap_or("")),
         _ => path.display().to_string(),
     };
+    let kept = keep.as_ref().zip(wanted).map(|(by_reader, by_user)| Kept { by_reader, by_user });
     let mut dir = match cfg.kind {
         SourceKind::Ldif => {
             let export = OpenExport::open(path)?;
-            let dir = ldif::parts::read(export.handle()?, path, &name, cfg, (keep.as_ref(), wanted))?;
+            let dir = ldif::parts::read(export.handle()?, path, &name, cfg, kept)?;
             export.check_unchanged()?;
             dir
         }

@@ -4,8 +4,7 @@
 //! the first error in file order, are those of reading the file in one go.
 
 use crate::source::directory::{self, DnHasher, Part, SourceDirectory};
-use crate::source::{ldif, SourceConfig, SourceError};
-use std::collections::HashSet;
+use crate::source::{ldif, Kept, SourceConfig, SourceError};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -24,9 +23,9 @@ pub fn read(
     path: &Path,
     name: &str,
     cfg: &SourceConfig,
-    keep_wanted: (Option<&HashSet<String>>, Option<&HashSet<String>>),
+    kept: Option<Kept<'_>>,
 ) -> Result<SourceDirectory, SourceError> {
-    read_with(file, path, name, cfg, keep_wanted, MIN_PART_BYTES, crate::parts::threads(MAX_PARTS))
+    read_with(file, path, name, cfg, kept, MIN_PART_BYTES, crate::parts::threads(MAX_PARTS))
 }
 
 /// [`read`] in at most `threads` parts of at least `min_part` bytes.
@@ -35,7 +34,7 @@ fn read_with(
     path: &Path,
     name: &str,
     cfg: &SourceConfig,
-    (keep, wanted): (Option<&HashSet<String>>, Option<&HashSet<String>>),
+    kept: Option<Kept<'_>>,
     min_part: u64,
     threads: usize,
 ) -> Result<SourceDirectory, SourceError> {
@@ -43,13 +42,13 @@ fn read_with(
     let hasher = DnHasher::default();
     let policy = ldif::UrlPolicy { allowed_dir: cfg.allow_url_dir.clone() };
     let read_part = |reader: ldif::LdifReader<At<'_>>| -> Result<Part, SourceError> {
-        let mut reader = match keep {
-            Some(keep) => reader.keep_only(keep.clone()),
+        let mut reader = match kept {
+            Some(kept) => reader.keep_only(kept.by_reader.clone()),
             None => reader,
         };
         // Each entry is borrowed from the reader's buffer while it is interpreted: only what
         // the directory keeps of it is copied.
-        let mut part = directory::PartBuilder::new(&cfg.directory, wanted, &hasher);
+        let mut part = directory::PartBuilder::new(&cfg.directory, kept.map(|k| k.by_user), &hasher);
         while let Some(entry) = reader.next_entry()? {
             part.add(&entry);
         }
@@ -248,10 +247,11 @@ mod tests {
 
     fn read_in(path: &Path, threads: usize) -> Result<String, String> {
         let cfg = demo_source(path);
-        let keep: HashSet<String> =
+        let keep: std::collections::HashSet<String> =
             ["mail", "uid", "objectclass", "member", "memberuid", "cn"].map(String::from).into();
         let file = File::open(path).expect("opens");
-        read_with(file, path, "export.ldif", &cfg, (Some(&keep), None), 1, threads)
+        let kept = Kept { by_reader: &keep, by_user: &keep };
+        read_with(file, path, "export.ldif", &cfg, Some(kept), 1, threads)
             .map(|d| format!("{d:?}"))
             .map_err(|e| e.to_string())
     }
