@@ -6,9 +6,8 @@ use scimsync::cli::{self, Cli, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
-// A run allocates and frees millions of small strings; mimalloc does that several times faster
-// than glibc's malloc, whose consolidation passes took a third of a million-user plan
-// (benches/README.md).
+// A run allocates and frees millions of small strings; mimalloc does that faster than glibc's
+// malloc, whose consolidation passes took a large share of a big plan (benches/README.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -30,8 +30,8 @@ impl<S: BuildHasher> UserIndex for HashMap<String, usize, S> {
     }
 }
 
-/// Users by normalised DN, holding each DN's hash instead of the DN (at a million users the DNs
-/// were 100 MB of the read's peak): a match is confirmed by normalising the user's DN again.
+/// Users by normalised DN, holding each DN's hash instead of the DN (the DNs themselves would be
+/// a large share of a big read's peak): a match is confirmed by normalising the user's DN again.
 /// A DN whose hash another DN already has is kept whole.
 #[derive(Default)]
 struct DnIndex {

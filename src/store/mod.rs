@@ -58,8 +58,8 @@ pub struct Store {
 
 /// A commit of at least this many operations, into an audit log with fewer rows than that, drops
 /// the log's name index and builds it again at the end of the same transaction. Names reach the
-/// index in random order: inserted one by one, a first sync of a million users rewrote most of
-/// the index's pages in every transaction (gigabytes through the WAL); built at the end, the
+/// index in random order: inserted one by one, a large first sync rewrote most of the index's
+/// pages in every transaction, all of them through the WAL; built at the end, the
 /// index is one sort and one sequential write. Below this size inserting is cheaper.
 pub const AUDIT_REBUILD_MIN: usize = 50_000;
 
