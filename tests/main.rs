@@ -24,6 +24,7 @@ mod planner_props;
 mod preview;
 mod purity;
 mod regression;
+mod run_layer;
 mod scim_source;
 mod scim_source_faults;
 mod scimmy_smoke;
