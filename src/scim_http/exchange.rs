@@ -27,20 +27,27 @@ pub(crate) fn status_failure(
     body: Result<bytes::Bytes, reqwest::Error>,
     secret: &str,
 ) -> Failure {
+    let reason = status.canonical_reason().unwrap_or("no detail");
     let message = body
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .as_ref()
-        .and_then(error_detail)
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("no detail").to_owned());
+        .and_then(|doc| error_detail(doc, reason))
+        .unwrap_or_else(|| reason.to_owned());
     Failure::Status { status: status.as_u16(), message: redact(secret, &message), retry_after }
 }
 
-/// A SCIM error's `detail` (with its `scimType`), shortened.
-fn error_detail(doc: &Value) -> Option<String> {
-    let detail = doc.get("detail").and_then(Value::as_str)?;
-    let detail = truncate(detail.trim(), DETAIL_MAX_CHARS);
-    Some(match doc.get("scimType").and_then(Value::as_str) {
+/// A SCIM error's `detail` (with its `scimType`), shortened; an empty or missing `detail` beside
+/// a `scimType` is the HTTP `reason`, so a message never says nothing.
+fn error_detail(doc: &Value, reason: &str) -> Option<String> {
+    let detail = doc.get("detail").and_then(Value::as_str).map(str::trim).filter(|d| !d.is_empty());
+    let scim_type = doc.get("scimType").and_then(Value::as_str).filter(|t| !t.is_empty());
+    let detail = match (detail, scim_type) {
+        (Some(d), _) => truncate(d, DETAIL_MAX_CHARS),
+        (None, Some(_)) => reason.to_owned(),
+        (None, None) => return None,
+    };
+    Some(match scim_type {
         Some(t) => format!("{detail} (scimType {t})"),
         None => detail,
     })
@@ -134,10 +141,27 @@ mod tests {
     #[test]
     fn error_detail_reads_scim_errors() {
         let doc = serde_json::json!({"status": "409", "scimType": "uniqueness", "detail": "taken"});
-        assert_eq!(error_detail(&doc).as_deref(), Some("taken (scimType uniqueness)"));
+        assert_eq!(error_detail(&doc, "Conflict").as_deref(), Some("taken (scimType uniqueness)"));
         let long = "x".repeat(1000);
-        let detail = error_detail(&serde_json::json!({ "detail": long })).unwrap();
+        let detail = error_detail(&serde_json::json!({ "detail": long }), "Bad Request").unwrap();
         assert_eq!(detail.chars().count(), DETAIL_MAX_CHARS + 1);
-        assert_eq!(error_detail(&serde_json::json!({"message": "no"})), None);
+        assert_eq!(error_detail(&serde_json::json!({"message": "no"}), "Bad Request"), None);
+        let empty = serde_json::json!({"detail": " ", "scimType": "invalidPath"});
+        assert_eq!(
+            error_detail(&empty, "Not Implemented").as_deref(),
+            Some("Not Implemented (scimType invalidPath)")
+        );
+    }
+
+    #[test]
+    fn an_empty_detail_gives_the_http_reason() {
+        let body = Ok(bytes::Bytes::from_static(br#"{"schemas":[],"status":"501","detail":""}"#));
+        let failure = status_failure(reqwest::StatusCode::NOT_IMPLEMENTED, None, body, "secret");
+        match failure {
+            Failure::Status { status, message, .. } => {
+                assert_eq!((status, message.as_str()), (501, "Not Implemented"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
