@@ -229,6 +229,7 @@ mod tests {
             timeout_secs: 30,
             adopt: true,
             recreate_missing: false,
+            dialect: crate::target::Dialect::preset(crate::model::Profile::NinjaOne),
         }
     }
 

@@ -11,20 +11,23 @@
 //!   logged.
 
 pub mod body;
+pub mod dialect;
 mod request;
+mod resource;
 mod section;
 #[cfg(test)]
 mod tests;
+mod write;
 
 /// The retry bounds of `ClientOptions`; the SCIM source uses the same.
 pub use crate::scim_http::RetryConfig;
 pub use body::{NINJAONE_SCHEMA, USER_SCHEMA};
+pub use dialect::Dialect;
 pub use section::{RawTarget, TargetConfig};
 
 use crate::model::{Attr, DesiredUser, Profile};
 use crate::reconcile::Change;
 use crate::scim_http::Failure;
-use body::PatchOp;
 use request::{Answer, Inner};
 use reqwest::Method;
 use secrecy::SecretString;
@@ -51,6 +54,10 @@ pub enum TargetError {
     Exhausted { attempts: u32, last: String },
     #[error("unexpected answer from the target: {message}")]
     Protocol { message: String },
+    /// The target answered a write with success, but the resource it answered with (or read
+    /// back) does not carry the change.
+    #[error("the target answered success, but the change did not take: {message}")]
+    NotTaken { message: String },
     #[error("{message}")]
     Config { message: String },
 }
@@ -90,7 +97,7 @@ pub struct TargetClient {
 
 impl fmt::Debug for TargetClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TargetClient").field("profile", &self.inner.profile).finish_non_exhaustive()
+        f.debug_struct("TargetClient").field("profile", &self.inner.dialect.profile).finish_non_exhaustive()
     }
 }
 
@@ -109,7 +116,39 @@ impl TargetClient {
     }
 
     pub fn profile(&self) -> Profile {
-        self.inner.profile
+        self.inner.dialect.profile
+    }
+
+    /// Reads the ServiceProviderConfig and honours what it declares for the rest of this
+    /// client's life (a run): no PATCH → updates and member changes by PUT, unless the config
+    /// chose the form; no filter → no filtered lookups. A target that serves none keeps the
+    /// configured dialect; a refused token is left for the run's first request to report.
+    pub async fn discover(&self) {
+        let spc = match self.service_provider_config().await {
+            Ok(spc) => spc,
+            Err(e) => {
+                tracing::debug!(error = %e, "No ServiceProviderConfig; the configured dialect is used.");
+                return;
+            }
+        };
+        let declares =
+            |feature: &str| spc.get(feature).and_then(|f| f.get("supported")).and_then(Value::as_bool);
+        let d = &self.inner.dialect;
+        if declares("patch") == Some(false) {
+            if !d.update_chosen && self.inner.live.put_updates() {
+                tracing::info!("The target declares no PATCH support: updates are sent as GET and PUT.");
+            }
+            if !d.members_chosen && self.inner.live.degrade_members(d.members, dialect::Members::Put) {
+                tracing::info!("The target declares no PATCH support: member changes are sent as PUT.");
+            }
+        }
+        if declares("filter") == Some(false) {
+            tracing::info!(
+                "The target declares no filter support: scimsync does not look users or groups up \
+                 by name, so a create that may have gone through is reported instead of resolved."
+            );
+            self.inner.live.set_no_filter();
+        }
     }
 
     /// Requests actually sent, retries and look-ups included.
@@ -146,13 +185,41 @@ impl TargetClient {
         body::pick_user(&doc, user_name).map_err(|message| Failure::Body { message })
     }
 
+    /// The user an earlier create of `user` made, if the target has it: found by userName and
+    /// proven by the `externalId` that create sent. A user of that name without it was there
+    /// before: a conflict, which the adoption policy settles, never taken as scimsync's own.
+    async fn created_user_once(&self, user: &DesiredUser) -> Result<Option<String>, Failure> {
+        let Some(found) = self.find_user_once(user.user_name()).await? else { return Ok(None) };
+        let sent = user.attrs.get(&Attr::ExternalId);
+        if sent.is_some() && found.external_id.as_deref() == sent {
+            return Ok(Some(found.id));
+        }
+        Err(Failure::Status {
+            status: 409,
+            message: format!(
+                "a user named {:?} exists in the target without the externalId scimsync sends, \
+                 so it is not one scimsync created",
+                user.user_name()
+            ),
+            retry_after: None,
+        })
+    }
+
+    /// The id of the user an unfinished create of `user` made, proven by its `externalId`;
+    /// `None` when the target has no such user, or one scimsync cannot prove it made.
+    pub async fn find_created_user(&self, user: &DesiredUser) -> Result<Option<String>, TargetError> {
+        let found = self.inner.retrying("find user", || self.created_user_once(user)).await;
+        match found {
+            Err(TargetError::Conflict { .. }) => Ok(None),
+            r => r,
+        }
+    }
+
     /// `POST /Users`; returns the new id.
     pub async fn create_user(&self, user: &DesiredUser) -> Result<String, TargetError> {
         self.warn_dropped_phones(user.attrs.keys());
-        let doc = body::user_resource(self.inner.profile, user);
-        let user_name = user.user_name();
-        let lookup = || async { Ok(self.find_user_once(user_name).await?.map(|u| u.id)) };
-        self.create("Users", &doc, lookup).await
+        let doc = body::user_resource(&self.inner.dialect, user);
+        self.create("Users", &doc, || self.created_user_once(user)).await
     }
 
     /// One PATCH with the smallest operations that make `changes`; nothing is sent when no
@@ -162,18 +229,18 @@ impl TargetClient {
             Change::Set { attr, .. } => Some(*attr),
             Change::Roles { .. } => None,
         }));
-        self.patch("Users", id, &body::update_ops(self.inner.profile, changes)).await
+        self.change("Users", id, &body::update_ops(&self.inner.dialect, changes)).await
     }
 
     pub async fn set_active(&self, id: &str, active: bool) -> Result<(), TargetError> {
-        self.patch("Users", id, &[body::active_op(active)]).await
+        self.change("Users", id, &[body::active_op(active)]).await
     }
 
     /// Brings an existing account to the desired state in one PATCH: every attribute the user
     /// has, `active`, and the roles when there are any.
     pub async fn adopt_user(&self, id: &str, user: &DesiredUser) -> Result<(), TargetError> {
         self.warn_dropped_phones(user.attrs.keys());
-        self.patch("Users", id, &body::adopt_ops(self.inner.profile, user)).await
+        self.change("Users", id, &body::adopt_ops(&self.inner.dialect, user)).await
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), TargetError> {
@@ -192,25 +259,28 @@ impl TargetClient {
 
     /// `POST /Groups` without members; returns the new id.
     pub async fn create_group(&self, display_name: &str) -> Result<String, TargetError> {
-        let doc = body::group_resource(display_name);
+        let doc = body::group_resource(&self.inner.dialect, display_name);
         self.create("Groups", &doc, || self.find_group_once(display_name)).await
     }
 
     pub async fn rename_group(&self, id: &str, display_name: &str) -> Result<(), TargetError> {
-        self.patch("Groups", id, &[body::rename_op(display_name)]).await
+        self.change("Groups", id, &[body::rename_op(display_name)]).await
     }
 
-    /// One PATCH adding all of `member_ids` (the planner chunks large memberships).
+    /// Adds all of `member_ids` in one request (the planner chunks large memberships).
     pub async fn add_members(&self, id: &str, member_ids: &[String]) -> Result<(), TargetError> {
         if member_ids.is_empty() {
             return Ok(());
         }
-        self.patch("Groups", id, &[body::add_members_op(member_ids)]).await
+        self.change_members_add(id, member_ids).await
     }
 
-    /// One PATCH with a `remove` per member.
+    /// Removes `member_ids` in one request, in the dialect's form (see `target.dialect.members`).
     pub async fn remove_members(&self, id: &str, member_ids: &[String]) -> Result<(), TargetError> {
-        self.patch("Groups", id, &body::remove_members_ops(member_ids)).await
+        if member_ids.is_empty() {
+            return Ok(());
+        }
+        self.change_members_remove(id, member_ids).await
     }
 
     pub async fn delete_group(&self, id: &str) -> Result<(), TargetError> {
@@ -218,13 +288,21 @@ impl TargetClient {
     }
 
     fn warn_dropped_phones(&self, attrs: impl IntoIterator<Item = Attr>) {
-        if self.inner.profile == Profile::NinjaOne && attrs.into_iter().any(Attr::is_phone) {
+        if self.profile() == Profile::NinjaOne && attrs.into_iter().any(Attr::is_phone) {
             tracing::warn!("Phone numbers are never sent to a ninjaone target; left out.");
         }
     }
 
     /// One attempt of `GET /{endpoint}?filter=…`: the list response.
     async fn search(&self, endpoint: &str, filter: &str) -> Result<Value, Failure> {
+        if !self.inner.live.filter_supported() {
+            return Err(Failure::Body {
+                message: format!(
+                    "the target declares no filter support (ServiceProviderConfig), so scimsync cannot \
+                     look up {filter} in {endpoint}: check the target by hand"
+                ),
+            });
+        }
         let url = self.inner.url(&[endpoint]);
         let (_, doc) =
             self.inner.send_once(Method::GET, &url, &[("filter", filter)], None, Answer::Needed).await?;
@@ -272,21 +350,6 @@ impl TargetClient {
             })
         };
         self.inner.retrying("create", attempt).await
-    }
-
-    /// `PATCH /{endpoint}/{id}`; 200 with a body and 204 without are both success. Nothing is
-    /// sent for no operations.
-    async fn patch(&self, endpoint: &str, id: &str, ops: &[PatchOp]) -> Result<(), TargetError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let url = self.inner.url(&[endpoint, id]);
-        let doc = body::patch_body(self.inner.profile, ops);
-        self.inner
-            .retrying("patch", || async {
-                self.inner.send_once(Method::PATCH, &url, &[], Some(&doc), Answer::Ignored).await.map(drop)
-            })
-            .await
     }
 
     /// `DELETE /{endpoint}/{id}`. A 404 after an attempt that may have deleted it is success.

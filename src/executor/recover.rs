@@ -25,7 +25,8 @@ pub enum RecoverError {
 }
 
 /// Resolves unfinished journal entries before a new plan is made: an unfinished create is
-/// looked up (by userName or displayName) and committed if the target has it; everything else
+/// looked up (by userName, proven by its externalId; or by displayName) and committed if the
+/// target has it; everything else
 /// is abandoned, so the next plan — made from the snapshot, which did not advance — redoes it.
 pub async fn recover(
     store: &mut Store,
@@ -36,7 +37,7 @@ pub async fn recover(
     let mut out = Recovery::default();
     for (journal_id, op) in store.journal_pending()? {
         let found = match &op {
-            Op::CreateUser { user } => client.find_user(user.user_name()).await.map(|u| u.map(|u| u.id)),
+            Op::CreateUser { user } => client.find_created_user(user).await,
             Op::CreateGroup { display_name, .. } => client.find_group(display_name).await,
             _ => Ok(None),
         };

@@ -98,6 +98,7 @@ impl Run<'_> {
             }
         };
         let client = connect(self.config, opts.client.clone())?;
+        client.discover().await;
         let recovery = executor::recover(store, &client, run_id, self.clock).await?;
         if recovery.resolved + recovery.abandoned > 0 {
             tracing::info!(

@@ -3,7 +3,7 @@
 //! errors in a few words, and secrets kept out of every message.
 
 use super::retry::{parse_retry_after, Failure};
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{ETAG, RETRY_AFTER};
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -65,6 +65,8 @@ fn truncate(s: &str, max_chars: usize) -> String {
 pub(crate) struct Exchange {
     pub status: reqwest::StatusCode,
     pub retry_after: Option<std::time::Duration>,
+    /// The resource's version (`ETag`), for an `If-Match` on the next write.
+    pub etag: Option<String>,
     pub body: Result<bytes::Bytes, reqwest::Error>,
 }
 
@@ -86,7 +88,8 @@ pub(crate) async fn exchange(req: reqwest::RequestBuilder) -> Result<Exchange, F
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    Ok(Exchange { status, retry_after, body: resp.bytes().await })
+    let etag = resp.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Ok(Exchange { status, retry_after, etag, body: resp.bytes().await })
 }
 
 /// The TLS error inside a failed request, if that is what failed. rustls's error travels

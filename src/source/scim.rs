@@ -141,7 +141,7 @@ impl Client {
             }
         };
         let started = Instant::now();
-        let Exchange { status, retry_after, body: bytes } = exchange(req).await?;
+        let Exchange { status, retry_after, body: bytes, .. } = exchange(req).await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM source request.");
         if status.is_success() {

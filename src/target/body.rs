@@ -1,6 +1,7 @@
 //! SCIM documents scimsync sends and reads, per target profile: user resources, PATCH
 //! operations, filters, list responses. Pure functions over `serde_json::Value`.
 
+use super::dialect::{Booleans, Dialect, Members, OpCase};
 use super::TargetUser;
 use crate::model::{Attr, DesiredUser, Profile};
 use crate::reconcile::Change;
@@ -25,8 +26,8 @@ enum Place {
     Dropped,
 }
 
-fn place(profile: Profile, attr: Attr) -> Place {
-    let ninja = profile == Profile::NinjaOne;
+fn place(d: &Dialect, attr: Attr) -> Place {
+    let ninja = d.profile == Profile::NinjaOne;
     match attr {
         Attr::UserName => Place::Core("userName"),
         Attr::GivenName => Place::Core("name.givenName"),
@@ -38,6 +39,8 @@ fn place(profile: Profile, attr: Attr) -> Place {
         // ninjaone: phone numbers are never sent, whatever the mapping says (SPEC §4).
         Attr::WorkPhone | Attr::MobilePhone if ninja => Place::Dropped,
         Attr::WorkPhone => Place::Typed { attr: "phoneNumbers", kind: "work", primary: false },
+        // Without `type`, phoneNumbers holds one entry: the work number.
+        Attr::MobilePhone if !d.multi_valued_type => Place::Dropped,
         Attr::MobilePhone => Place::Typed { attr: "phoneNumbers", kind: "mobile", primary: false },
         Attr::UserType if ninja => Place::Extension("userType"),
         Attr::UserType => Place::Core("userType"),
@@ -46,7 +49,10 @@ fn place(profile: Profile, attr: Attr) -> Place {
     }
 }
 
-fn typed_entry(value: &str, kind: &str, primary: bool) -> Value {
+fn typed_entry(d: &Dialect, value: &str, kind: &str, primary: bool) -> Value {
+    if !d.multi_valued_type {
+        return json!({ "value": value });
+    }
     let mut entry = json!({ "value": value, "type": kind });
     if primary {
         entry["primary"] = Value::Bool(true);
@@ -58,14 +64,28 @@ fn roles_value(roles: impl IntoIterator<Item = impl AsRef<str>>) -> Value {
     Value::Array(roles.into_iter().map(|r| json!({ "value": r.as_ref() })).collect())
 }
 
+/// `name.formatted` as Entra ID writes it: the given and family names, else the display name.
+fn formatted_name(user: &DesiredUser) -> Option<String> {
+    let parts: Vec<&str> = [Attr::GivenName, Attr::FamilyName]
+        .iter()
+        .filter_map(|a| user.attrs.get(a))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    match parts.is_empty() {
+        false => Some(parts.join(" ")),
+        true => user.attrs.get(&Attr::DisplayName).map(str::to_owned),
+    }
+}
+
 /// The body of `POST /Users`.
-pub fn user_resource(profile: Profile, user: &DesiredUser) -> Value {
+pub fn user_resource(d: &Dialect, user: &DesiredUser) -> Value {
     let mut doc = Map::new();
     let mut name = Map::new();
     let mut extension = Map::new();
     let mut typed: Vec<(&str, Value)> = Vec::new();
     for (attr, value) in &user.attrs {
-        match place(profile, attr) {
+        match place(d, attr) {
             Place::Core(path) => match path.split_once('.') {
                 Some((_, sub)) => {
                     name.insert(sub.to_owned(), value.into());
@@ -74,11 +94,16 @@ pub fn user_resource(profile: Profile, user: &DesiredUser) -> Value {
                     doc.insert(path.to_owned(), value.into());
                 }
             },
-            Place::Typed { attr, kind, primary } => typed.push((attr, typed_entry(value, kind, primary))),
+            Place::Typed { attr, kind, primary } => typed.push((attr, typed_entry(d, value, kind, primary))),
             Place::Extension(a) => {
                 extension.insert(a.to_owned(), value.into());
             }
             Place::Dropped => {}
+        }
+    }
+    if d.name_formatted && !name.contains_key("formatted") {
+        if let Some(formatted) = formatted_name(user) {
+            name.insert("formatted".into(), formatted.into());
         }
     }
     if !name.is_empty() {
@@ -103,9 +128,14 @@ pub fn user_resource(profile: Profile, user: &DesiredUser) -> Value {
     Value::Object(doc)
 }
 
-/// The body of `POST /Groups`.
-pub fn group_resource(display_name: &str) -> Value {
-    json!({ "schemas": [GROUP_SCHEMA], "displayName": display_name })
+/// The body of `POST /Groups`: without members (they are added once their users exist), or with
+/// `members: []` where the dialect asks for it.
+pub fn group_resource(d: &Dialect, display_name: &str) -> Value {
+    let mut doc = json!({ "schemas": [GROUP_SCHEMA], "displayName": display_name });
+    if d.members_on_create {
+        doc["members"] = json!([]);
+    }
+    doc
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,19 +181,24 @@ fn filter_path(attr: &str, kind: &str) -> String {
 /// an error (RFC 7644 §3.5.2.3, `noTarget`), so a typed value not known to be there is set by
 /// removing any entry of its type (a remove that matches nothing is no error) and adding the
 /// whole entry: safe to send twice, whatever the target holds.
-fn set_ops(profile: Profile, attr: Attr, value: Option<&str>, known_present: bool) -> Vec<PatchOp> {
-    match (place(profile, attr), value) {
+fn set_ops(d: &Dialect, attr: Attr, value: Option<&str>, known_present: bool) -> Vec<PatchOp> {
+    match (place(d, attr), value) {
         (Place::Dropped, _) => Vec::new(),
         (Place::Core(path), Some(v)) => vec![PatchOp::replace(path, v.into())],
         (Place::Core(path), None) => vec![PatchOp::remove(path)],
         (Place::Extension(a), Some(v)) => vec![PatchOp::replace(extension_path(a), v.into())],
         (Place::Extension(a), None) => vec![PatchOp::remove(extension_path(a))],
+        // Without `type`, the attribute holds this one entry.
+        (Place::Typed { attr, .. }, Some(v)) if !d.multi_valued_type => {
+            vec![PatchOp::replace(attr, json!([{ "value": v }]))]
+        }
+        (Place::Typed { attr, .. }, None) if !d.multi_valued_type => vec![PatchOp::remove(attr)],
         (Place::Typed { attr, kind, .. }, Some(v)) if known_present => {
             vec![PatchOp::replace(format!("{}.value", filter_path(attr, kind)), v.into())]
         }
         (Place::Typed { attr, kind, primary }, Some(v)) => vec![
             PatchOp::remove(filter_path(attr, kind)),
-            PatchOp::add(attr, Value::Array(vec![typed_entry(v, kind, primary)])),
+            PatchOp::add(attr, Value::Array(vec![typed_entry(d, v, kind, primary)])),
         ],
         // The whole entry goes: removing only `.value` would leave `{type, primary}` behind.
         (Place::Typed { attr, kind, .. }, None) => vec![PatchOp::remove(filter_path(attr, kind))],
@@ -171,12 +206,12 @@ fn set_ops(profile: Profile, attr: Attr, value: Option<&str>, known_present: boo
 }
 
 /// The operations of one update: each change becomes the smallest operation that makes it.
-pub fn update_ops(profile: Profile, changes: &[Change]) -> Vec<PatchOp> {
+pub fn update_ops(d: &Dialect, changes: &[Change]) -> Vec<PatchOp> {
     let mut ops = Vec::new();
     for change in changes {
         match change {
             Change::Set { attr, before, after } => {
-                ops.extend(set_ops(profile, *attr, after.as_deref(), before.is_some()));
+                ops.extend(set_ops(d, *attr, after.as_deref(), before.is_some()));
             }
             Change::Roles { after, .. } if after.is_empty() => ops.push(PatchOp::remove("roles")),
             Change::Roles { after, .. } => ops.push(PatchOp::replace("roles", roles_value(after))),
@@ -189,10 +224,10 @@ pub fn update_ops(profile: Profile, changes: &[Change]) -> Vec<PatchOp> {
 /// desired state: every attribute the user has is set, `active` is set, and roles are replaced
 /// when there are any. Attributes the user lacks are left as they are: scimsync does not know
 /// whether they are mapped at all, and roles may be managed in the target.
-pub fn adopt_ops(profile: Profile, user: &DesiredUser) -> Vec<PatchOp> {
+pub fn adopt_ops(d: &Dialect, user: &DesiredUser) -> Vec<PatchOp> {
     let mut ops = Vec::new();
     for (attr, value) in &user.attrs {
-        ops.extend(set_ops(profile, attr, Some(value), false));
+        ops.extend(set_ops(d, attr, Some(value), false));
     }
     ops.push(active_op(user.active));
     if !user.roles.is_empty() {
@@ -209,28 +244,45 @@ pub fn rename_op(display_name: &str) -> PatchOp {
     PatchOp::replace("displayName", display_name.into())
 }
 
-pub fn add_members_op(member_ids: &[String]) -> PatchOp {
-    let members = member_ids.iter().map(|id| json!({ "value": id })).collect();
-    PatchOp::add("members", Value::Array(members))
+/// Members as a value list; with `member_ref`, each carries its URI (`users` is the URL of the
+/// target's `/Users`).
+pub fn member_values(d: &Dialect, users: &str, member_ids: &[String]) -> Value {
+    let entry = |id: &String| match d.member_ref {
+        true => json!({ "value": id, "$ref": format!("{users}/{id}") }),
+        false => json!({ "value": id }),
+    };
+    Value::Array(member_ids.iter().map(entry).collect())
 }
 
-/// One `remove` per member, with a value filter: scim2-server refuses `path: "members"` with
-/// a value list, and RFC 7644 only defines removal by path.
-pub fn remove_members_ops(member_ids: &[String]) -> Vec<PatchOp> {
-    member_ids
-        .iter()
-        .map(|id| PatchOp::remove(format!("members[value eq \"{}\"]", escape_filter_value(id))))
-        .collect()
+pub fn add_members_op(d: &Dialect, users: &str, member_ids: &[String]) -> PatchOp {
+    PatchOp::add("members", member_values(d, users, member_ids))
 }
 
-/// A `PatchOp` request body in the profile's dialect. entra-compat writes the operation names
-/// capitalised and boolean values as strings (`"False"`), as Entra ID does.
-pub fn patch_body(profile: Profile, ops: &[PatchOp]) -> Value {
-    let entra = profile == Profile::EntraCompat;
+/// The removal of members in the form `form`: one `remove` per member with a value filter
+/// (RFC 7644 §3.5.2.2; scim2-server refuses a value list), or one with the members as a value
+/// list (Entra ID). A PUT of the group is no PATCH operation: `Members::Put` gives none.
+pub fn remove_members_ops(form: Members, member_ids: &[String]) -> Vec<PatchOp> {
+    match form {
+        Members::Filter => member_ids
+            .iter()
+            .map(|id| PatchOp::remove(format!("members[value eq \"{}\"]", escape_filter_value(id))))
+            .collect(),
+        Members::ValueList => {
+            let values = member_ids.iter().map(|id| json!({ "value": id })).collect();
+            vec![PatchOp::new(OpKind::Remove, "members", Some(Value::Array(values)))]
+        }
+        Members::Put => Vec::new(),
+    }
+}
+
+/// A `PatchOp` request body in the dialect: the operation names' case, booleans as JSON or as
+/// strings (`"False"`).
+pub fn patch_body(d: &Dialect, ops: &[PatchOp]) -> Value {
+    let capitalized = d.op_case == OpCase::Capitalized;
     let operations: Vec<Value> = ops
         .iter()
         .map(|op| {
-            let name = match (op.kind, entra) {
+            let name = match (op.kind, capitalized) {
                 (OpKind::Add, false) => "add",
                 (OpKind::Replace, false) => "replace",
                 (OpKind::Remove, false) => "remove",
@@ -240,7 +292,9 @@ pub fn patch_body(profile: Profile, ops: &[PatchOp]) -> Value {
             };
             let mut o = json!({ "op": name, "path": op.path });
             match &op.value {
-                Some(Value::Bool(b)) if entra => o["value"] = (if *b { "True" } else { "False" }).into(),
+                Some(Value::Bool(b)) if d.booleans == Booleans::String => {
+                    o["value"] = (if *b { "True" } else { "False" }).into()
+                }
                 Some(v) => o["value"] = v.clone(),
                 None => {}
             }

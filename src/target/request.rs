@@ -2,12 +2,12 @@
 //! `TargetClient` shares (HTTP client, base URL, token, rate limit, request counters), a request
 //! sent once through the shared SCIM HTTP layer, and the retry loop's outcome as a `TargetError`.
 
+use super::dialect::{Dialect, Live};
 use super::{ClientOptions, TargetConfig, TargetError};
-use crate::model::Profile;
 use crate::scim_http::{base_url, describe, exchange, http_client, retrying, status_failure};
 use crate::scim_http::{Exchange, Failure, GaveUp, RetryConfig};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, IF_MATCH};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -22,8 +22,18 @@ const SCIM_JSON: &str = "application/scim+json";
 pub(super) enum Answer {
     /// A created resource, a list, the ServiceProviderConfig: unreadable is a failure.
     Needed,
-    /// PATCH and DELETE: 200 with a body and 204 without are alike, and the body is not read.
+    /// DELETE: 200 with a body and 204 without are alike, and the body is not read.
     Ignored,
+    /// PATCH and PUT: the resource when the answer carries one that reads, to check the write
+    /// took; no body, or one that does not read, is no failure (the status says it all).
+    Optional,
+}
+
+/// A successful answer: its status, the resource's `ETag`, and the body as the caller asked.
+pub(super) struct Reply {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub doc: Option<Value>,
 }
 
 /// Everything a `TargetClient` shares between its clones.
@@ -34,7 +44,9 @@ pub(super) struct Inner {
     token: SecretString,
     /// Where the token was read from, for the message of a 401.
     token_source: String,
-    pub(super) profile: Profile,
+    pub(super) dialect: Dialect,
+    /// What this client learnt of the target while it ran (fallbacks, the server's config).
+    pub(super) live: Live,
     retry: RetryConfig,
     limiter: Option<DefaultDirectRateLimiter>,
     requests: AtomicU64,
@@ -81,7 +93,8 @@ impl Inner {
             base,
             token,
             token_source: opts.token_source.unwrap_or_else(|| default_token_source(cfg)),
-            profile: cfg.profile,
+            live: Live::new(&cfg.dialect),
+            dialect: cfg.dialect.clone(),
             retry: opts.retry,
             limiter,
             requests: AtomicU64::new(0),
@@ -114,6 +127,19 @@ impl Inner {
         body: Option<&Value>,
         answer: Answer,
     ) -> Result<(u16, Option<Value>), Failure> {
+        self.send(method, url, query, body, answer, None).await.map(|r| (r.status, r.doc))
+    }
+
+    /// [`Inner::send_once`] with an `If-Match` header, and the answer's `ETag`.
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        answer: Answer,
+        if_match: Option<&str>,
+    ) -> Result<Reply, Failure> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
@@ -125,6 +151,9 @@ impl Inner {
         if !query.is_empty() {
             req = req.query(query);
         }
+        if let Some(tag) = if_match.and_then(|t| HeaderValue::from_str(t).ok()) {
+            req = req.header(IF_MATCH, tag);
+        }
         if let Some(body) = body {
             let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
             req = req.header(CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON)).body(bytes);
@@ -134,26 +163,32 @@ impl Inner {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         let started = Instant::now();
-        let Exchange { status, retry_after, body: bytes } = exchange(req).await.inspect_err(|f| {
+        let Exchange { status, retry_after, etag, body: bytes } = exchange(req).await.inspect_err(|f| {
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             tracing::debug!(%method, path = url.path(), elapsed_ms, error = ?f, "SCIM request failed.");
         })?;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!(%method, path = url.path(), status = status.as_u16(), elapsed_ms, "SCIM request.");
         if status.is_success() {
-            if answer == Answer::Ignored {
+            let reply = |doc| Ok(Reply { status: status.as_u16(), etag, doc });
+            match answer {
                 // The status says it all; what arrived of the body does not matter.
-                return Ok((status.as_u16(), None));
+                Answer::Ignored => return reply(None),
+                Answer::Optional => {
+                    let doc = bytes.ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                    return reply(doc.filter(Value::is_object));
+                }
+                Answer::Needed => {}
             }
             let bytes = bytes.map_err(|e| Failure::Broken {
                 message: format!("the answer ({status}) was cut short: {}", describe(&e)),
                 sent: true,
             })?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok((status.as_u16(), None));
+                return reply(None);
             }
             return match serde_json::from_slice::<Value>(&bytes) {
-                Ok(doc) => Ok((status.as_u16(), Some(doc))),
+                Ok(doc) => reply(Some(doc)),
                 Err(e) => Err(Failure::Body { message: format!("the answer ({status}) is not JSON: {e}") }),
             };
         }

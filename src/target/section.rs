@@ -1,5 +1,6 @@
 //! The `[target]` section: as written (`RawTarget`), and validated (`TargetConfig`).
 
+use super::dialect::{Dialect, RawDialect};
 use crate::model::Profile;
 use crate::section::{check_url, resolve, ConfigErrors};
 use serde::Deserialize;
@@ -22,6 +23,9 @@ pub struct RawTarget {
     pub adoption: Option<String>,
     pub on_missing: Option<String>,
     pub user_types: Option<Vec<String>>,
+    /// `[target.dialect]`: overrides of the profile's preset.
+    #[serde(default)]
+    pub dialect: RawDialect,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +42,8 @@ pub struct TargetConfig {
     pub timeout_secs: u64,
     pub adopt: bool,
     pub recreate_missing: bool,
+    /// How the target speaks SCIM: the profile's preset and `[target.dialect]` over it.
+    pub dialect: Dialect,
 }
 
 fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
@@ -57,6 +63,7 @@ impl RawTarget {
     pub fn validate(self, base: &Path, errors: &mut ConfigErrors) -> TargetConfig {
         let t = self;
         let profile = t.profile(errors);
+        let dialect = t.dialect.validate(profile, errors);
         if let Some(u) = &t.url {
             check_url(errors, "target.url", u);
         }
@@ -98,6 +105,7 @@ impl RawTarget {
             timeout_secs: t.timeout_secs.unwrap_or(30),
             adopt,
             recreate_missing,
+            dialect,
         }
     }
 

@@ -2,11 +2,16 @@
 //! JSON each profile sends.
 
 use super::body::*;
+use super::dialect::{Booleans, Dialect, Members};
 use crate::model::{Attr, DesiredUser, Profile};
 use crate::reconcile::Change;
 use crate::scim_http::*;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn d(profile: Profile) -> Dialect {
+    Dialect::preset(profile)
+}
 
 fn status(status: u16, retry_after: Option<u64>) -> Failure {
     Failure::Status { status, message: "x".into(), retry_after: retry_after.map(Duration::from_secs) }
@@ -103,7 +108,7 @@ fn full_user() -> DesiredUser {
 #[test]
 fn ninjaone_create_puts_user_type_and_organization_in_the_extension_and_drops_phones() {
     assert_eq!(
-        user_resource(Profile::NinjaOne, &full_user()),
+        user_resource(&d(Profile::NinjaOne), &full_user()),
         json!({
             "schemas": [USER_SCHEMA, NINJAONE_SCHEMA],
             "userName": "ada@example.com",
@@ -134,16 +139,36 @@ fn generic_create_puts_user_type_in_the_core_and_sends_phones() {
         "active": true,
         "roles": [{"value": "Helpdesk"}],
     });
-    assert_eq!(user_resource(Profile::Generic, &full_user()), expected);
-    // Entra ID sends booleans as JSON booleans when it creates users.
-    assert_eq!(user_resource(Profile::EntraCompat, &full_user()), expected);
+    assert_eq!(user_resource(&d(Profile::Generic), &full_user()), expected);
+    // Entra ID sends booleans as JSON booleans when it creates users, and name.formatted.
+    let mut entra = expected.clone();
+    entra["name"]["formatted"] = "Ada Lovelace".into();
+    assert_eq!(user_resource(&d(Profile::EntraCompat), &full_user()), entra);
+}
+
+#[test]
+fn dialect_settings_shape_the_create() {
+    let strict = Dialect { multi_valued_type: false, name_formatted: true, ..d(Profile::Generic) };
+    let doc = user_resource(&strict, &full_user());
+    assert_eq!(doc["emails"], json!([{"value": "ada@example.com"}]), "no type, no primary");
+    assert_eq!(doc["phoneNumbers"], json!([{"value": "+1 555 0100"}]), "one entry: the work number");
+    assert_eq!(doc["name"]["formatted"], "Ada Lovelace");
+    let u = DesiredUser::builder("k1", "bob@example.com").attr(Attr::DisplayName, "Bob B.").build();
+    assert_eq!(user_resource(&strict, &u)["name"], json!({"formatted": "Bob B."}));
+    let ops = update_ops(&strict, &[set(Attr::WorkEmail, Some("a@x"), Some("b@x"))]);
+    assert_eq!(
+        patch_body(&strict, &ops)["Operations"],
+        json!([{"op": "replace", "path": "emails", "value": [{"value": "b@x"}]}])
+    );
+    let with = Dialect { members_on_create: true, ..d(Profile::Generic) };
+    assert_eq!(group_resource(&with, "Ops")["members"], json!([]));
 }
 
 #[test]
 fn minimal_create_has_no_empty_objects() {
     let u = DesiredUser::builder("k1", "bob@example.com").active(false).build();
     let expected = json!({"schemas": [USER_SCHEMA], "userName": "bob@example.com", "active": false});
-    assert_eq!(user_resource(Profile::NinjaOne, &u), expected);
+    assert_eq!(user_resource(&d(Profile::NinjaOne), &u), expected);
 }
 
 fn set(attr: Attr, before: Option<&str>, after: Option<&str>) -> Change {
@@ -164,9 +189,9 @@ fn changes() -> Vec<Change> {
 
 #[test]
 fn ninjaone_update_is_minimal_and_uses_extension_paths() {
-    let ops = update_ops(Profile::NinjaOne, &changes());
+    let ops = update_ops(&d(Profile::NinjaOne), &changes());
     assert_eq!(
-        patch_body(Profile::NinjaOne, &ops),
+        patch_body(&d(Profile::NinjaOne), &ops),
         json!({
             "schemas": [PATCH_SCHEMA],
             "Operations": [
@@ -183,9 +208,9 @@ fn ninjaone_update_is_minimal_and_uses_extension_paths() {
 
 #[test]
 fn generic_update_uses_core_user_type_and_never_sends_organization() {
-    let ops = update_ops(Profile::Generic, &changes());
+    let ops = update_ops(&d(Profile::Generic), &changes());
     assert_eq!(
-        patch_body(Profile::Generic, &ops),
+        patch_body(&d(Profile::Generic), &ops),
         json!({
             "schemas": [PATCH_SCHEMA],
             "Operations": [
@@ -202,13 +227,14 @@ fn generic_update_uses_core_user_type_and_never_sends_organization() {
 }
 
 #[test]
-fn entra_compat_capitalises_ops_and_writes_booleans_as_strings() {
-    let mut ops = update_ops(Profile::EntraCompat, &[set(Attr::Title, Some("a"), None)]);
+fn entra_compat_capitalises_ops_and_booleans_follow_the_dialect() {
+    let mut ops = update_ops(&d(Profile::EntraCompat), &[set(Attr::Title, Some("a"), None)]);
     ops.push(active_op(false));
     ops.push(active_op(true));
-    ops.extend(update_ops(Profile::EntraCompat, &[set(Attr::WorkEmail, None, Some("x@example.com"))]));
+    ops.extend(update_ops(&d(Profile::EntraCompat), &[set(Attr::WorkEmail, None, Some("x@example.com"))]));
+    let strings = Dialect { booleans: Booleans::String, ..d(Profile::EntraCompat) };
     assert_eq!(
-        patch_body(Profile::EntraCompat, &ops),
+        patch_body(&strings, &ops),
         json!({
             "schemas": [PATCH_SCHEMA],
             "Operations": [
@@ -221,15 +247,20 @@ fn entra_compat_capitalises_ops_and_writes_booleans_as_strings() {
         })
     );
     assert_eq!(
-        patch_body(Profile::NinjaOne, &[active_op(false)]),
+        patch_body(&d(Profile::NinjaOne), &[active_op(false)]),
         json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": false}]})
+    );
+    // What Entra ID documents sending today: a JSON boolean.
+    assert_eq!(
+        patch_body(&d(Profile::EntraCompat), &[active_op(false)])["Operations"],
+        json!([{"op": "Replace", "path": "active", "value": false}])
     );
 }
 
 #[test]
 fn removed_values_and_roles() {
     let ops = update_ops(
-        Profile::NinjaOne,
+        &d(Profile::NinjaOne),
         &[
             set(Attr::WorkEmail, Some("a@example.com"), None),
             set(Attr::UserType, Some("technician"), None),
@@ -238,7 +269,7 @@ fn removed_values_and_roles() {
         ],
     );
     assert_eq!(
-        patch_body(Profile::NinjaOne, &ops)["Operations"],
+        patch_body(&d(Profile::NinjaOne), &ops)["Operations"],
         json!([
             {"op": "remove", "path": "emails[type eq \"work\"]"},
             {"op": "remove", "path": format!("{NINJAONE_SCHEMA}:userType")},
@@ -246,8 +277,8 @@ fn removed_values_and_roles() {
         ])
     );
     // A change that does not apply to the profile sends nothing.
-    assert!(update_ops(Profile::NinjaOne, &[set(Attr::MobilePhone, None, Some("1"))]).is_empty());
-    assert!(update_ops(Profile::Generic, &[set(Attr::OrganizationId, None, Some("1"))]).is_empty());
+    assert!(update_ops(&d(Profile::NinjaOne), &[set(Attr::MobilePhone, None, Some("1"))]).is_empty());
+    assert!(update_ops(&d(Profile::Generic), &[set(Attr::OrganizationId, None, Some("1"))]).is_empty());
 }
 
 #[test]
@@ -260,7 +291,7 @@ fn adoption_sets_everything_without_knowing_the_target() {
         .role("R")
         .build();
     assert_eq!(
-        patch_body(Profile::NinjaOne, &adopt_ops(Profile::NinjaOne, &u))["Operations"],
+        patch_body(&d(Profile::NinjaOne), &adopt_ops(&d(Profile::NinjaOne), &u))["Operations"],
         json!([
             {"op": "replace", "path": "userName", "value": "ada@example.com"},
             {"op": "replace", "path": "name.familyName", "value": "Lovelace"},
@@ -276,21 +307,32 @@ fn adoption_sets_everything_without_knowing_the_target() {
 
 #[test]
 fn group_bodies() {
-    assert_eq!(group_resource("Ops"), json!({"schemas": [GROUP_SCHEMA], "displayName": "Ops"}));
+    let g = d(Profile::Generic);
+    assert_eq!(group_resource(&g, "Ops"), json!({"schemas": [GROUP_SCHEMA], "displayName": "Ops"}));
     let ids = vec!["u1".to_string(), "u\"2".to_string()];
     assert_eq!(
-        patch_body(Profile::Generic, &[add_members_op(&ids)])["Operations"],
+        patch_body(&g, &[add_members_op(&g, "https://t/Users", &ids)])["Operations"],
         json!([{"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u\"2"}]}])
     );
+    let with_ref = Dialect { member_ref: true, ..d(Profile::Generic) };
     assert_eq!(
-        patch_body(Profile::Generic, &remove_members_ops(&ids))["Operations"],
+        add_members_op(&with_ref, "https://t/Users", &ids[..1]).value.unwrap(),
+        json!([{"value": "u1", "$ref": "https://t/Users/u1"}])
+    );
+    assert_eq!(
+        patch_body(&d(Profile::EntraCompat), &remove_members_ops(Members::ValueList, &ids))["Operations"],
+        json!([{"op": "Remove", "path": "members", "value": [{"value": "u1"}, {"value": "u\"2"}]}])
+    );
+    assert!(remove_members_ops(Members::Put, &ids).is_empty());
+    assert_eq!(
+        patch_body(&g, &remove_members_ops(Members::Filter, &ids))["Operations"],
         json!([
             {"op": "remove", "path": "members[value eq \"u1\"]"},
             {"op": "remove", "path": "members[value eq \"u\\\"2\"]"},
         ])
     );
     assert_eq!(
-        patch_body(Profile::EntraCompat, &[rename_op("New")])["Operations"],
+        patch_body(&d(Profile::EntraCompat), &[rename_op("New")])["Operations"],
         json!([{"op": "Replace", "path": "displayName", "value": "New"}])
     );
 }

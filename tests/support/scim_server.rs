@@ -200,6 +200,7 @@ pub fn target_config(url: &str, profile: scimsync::model::Profile) -> scimsync::
         timeout_secs: 10,
         adopt: true,
         recreate_missing: false,
+        dialect: scimsync::target::Dialect::preset(profile),
     }
 }
 
