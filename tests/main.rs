@@ -36,5 +36,6 @@ mod sync_faults;
 mod sync_scimmy;
 mod systemd_unit;
 mod target_client;
+mod target_dialects;
 mod target_faults;
 mod target_tls;

@@ -174,3 +174,42 @@ fn a_scim_source_takes_a_bearer_token_or_basic_auth_not_both() {
         Ok(())
     });
 }
+
+#[test]
+fn dialect_keys_override_the_profile_preset_and_bad_ones_are_named() {
+    use crate::target::dialect::{Booleans, Members, OpCase, Update};
+    Jail::expect_with(|jail| {
+        let base = "[source]\nkind = \"ldif\"\npath = \"p.ldif\"\n[state]\npath = \"s.db\"\n";
+        let c = load_in(jail, &format!("{base}[target]\nprofile = \"entra-compat\"\n")).expect("valid");
+        let d = &c.target.dialect;
+        assert_eq!(
+            (d.op_case, d.members, d.booleans),
+            (OpCase::Capitalized, Members::ValueList, Booleans::Json)
+        );
+        assert!(d.name_formatted && !d.update_chosen);
+        let c = load_in(
+            jail,
+            &format!(
+                "{base}[target]\nprofile = \"generic\"\n[target.dialect]\nupdate = \"PUT\"\n\
+                 booleans = \"string\"\nmulti_valued_type = false\nmembers_on_create = true\n"
+            ),
+        )
+        .expect("valid");
+        let d = &c.target.dialect;
+        assert_eq!((d.update, d.booleans, d.members), (Update::Put, Booleans::String, Members::Filter));
+        assert!(d.update_chosen && !d.members_chosen && !d.multi_valued_type && d.members_on_create);
+        let e = load_in(
+            jail,
+            &format!("{base}[target.dialect]\nupdate = \"post\"\nmembers = \"list\"\nop_case = \"UPPER\"\nnosuch = 1\n"),
+        )
+        .expect_err("invalid");
+        let k = keys(&e);
+        for want in ["target.dialect.update", "target.dialect.members", "target.dialect.op_case"] {
+            assert!(k.contains(&want), "{want} missing from {k:?}");
+        }
+        let text = e.to_string();
+        assert!(text.contains("\"post\": use \"patch\" or \"put\""), "{text}");
+        assert!(text.contains("target.dialect.nosuch"), "unknown keys are named: {text}");
+        Ok(())
+    });
+}
