@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs exactly this): installs what the tests need on a fresh
 # Debian machine (OpenLDAP slapd + ldap-utils from apt, the pinned SCIM server in .venv/, the
-# scimmy SCIM server's npm packages in tests/support/scimmy/node_modules/), then runs rustfmt,
-# clippy and the whole test suite.
+# scimmy SCIM server's npm packages in tests/support/scimmy/node_modules/, django-scim2 and Django
+# in tests/support/django_scim/.venv/), then runs rustfmt, clippy and the whole test suite.
 #
 # Environment it exports for the tests (each may be set beforehand to override the lookup):
 #   SLAPD_BIN, SLAPADD_BIN, SLAPCAT_BIN, LDAPSEARCH_BIN   OpenLDAP programs
 #   SCIM2_SERVER_BIN                                      the pinned scim2-server in .venv/
+#   DJANGO_SCIM_PYTHON                                    the Python of django-scim2's venv
 # (Not SCIMSYNC_*: that prefix is the daemon's own configuration namespace.)
 set -euo pipefail
 
@@ -147,6 +148,14 @@ if [[ ! -x /bin/kill ]]; then
     apt_install procps
 fi
 
+# python3 that can make a venv (Debian splits venv and ensurepip into python3-venv).
+need_python_venv() {
+    if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        log "python3 with venv support is missing"
+        apt_install python3 python3-venv
+    fi
+}
+
 # The pinned SCIM 2.0 server, in a venv local to the checkout, with its `cursor` extra (RFC 9865
 # cursor pagination, for the SCIM source tests).
 venv=$ROOT/.venv
@@ -159,10 +168,7 @@ if scim_server_ok; then
     log "scim2-server $SCIM2_SERVER_VERSION present in .venv/"
 else
     t1=$SECONDS
-    if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-        log "python3 with venv support is missing"
-        apt_install python3 python3-venv
-    fi
+    need_python_venv
     if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
         log "creating the Python venv .venv/"
         rm -rf "$venv"
@@ -192,6 +198,31 @@ else
     cp "$scimmy_dir/package-lock.json" "$scimmy_stamp"
     log "scimmy's npm packages installed in $((SECONDS - t2)) s"
 fi
+
+# The third SCIM server (django-scim2 in a minimal Django project, tests/support/django_scim/):
+# its PyPI packages in a venv of their own, exactly as requirements.txt pins them (every package,
+# installed with --no-deps, so nothing unpinned comes in). A copy of requirements.txt in the venv
+# records what was installed, so a changed file installs again.
+django_dir=$ROOT/tests/support/django_scim
+django_venv=$django_dir/.venv
+django_stamp=$django_venv/.scimsync-installed-requirements.txt
+if [[ -x $django_venv/bin/python ]] && cmp -s "$django_dir/requirements.txt" "$django_stamp" &&
+    "$django_venv/bin/python" -c 'import django_scim' 2>/dev/null; then
+    log "django-scim2 present in tests/support/django_scim/.venv/"
+else
+    t3=$SECONDS
+    need_python_venv
+    log "creating tests/support/django_scim/.venv/ and installing requirements.txt"
+    rm -rf "$django_venv"
+    python3 -m venv "$django_venv"
+    "$django_venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$django_dir/requirements.txt" ||
+        die "pip install -r tests/support/django_scim/requirements.txt failed (see above)"
+    "$django_venv/bin/pip" check --disable-pip-version-check >/dev/null ||
+        die "tests/support/django_scim/requirements.txt misses a dependency: $("$django_venv/bin/pip" check 2>&1 | head -3)"
+    cp "$django_dir/requirements.txt" "$django_stamp"
+    log "django-scim2 installed in $((SECONDS - t3)) s"
+fi
+export DJANGO_SCIM_PYTHON=${DJANGO_SCIM_PYTHON:-$django_venv/bin/python}
 
 command -v cargo >/dev/null || die "cargo is missing: install a Rust toolchain (rustup) first"
 

@@ -2,6 +2,7 @@
 // Each test binary that declares `mod support;` uses only part of this module.
 #![allow(dead_code)]
 
+pub mod django_scim;
 pub mod fault_proxy;
 pub mod scim_server;
 pub mod scimmy;
