@@ -31,6 +31,7 @@ mod scimmy_smoke;
 mod slapd_directory;
 mod slapd_exports;
 mod snapshot_store;
+mod sync_django_scim;
 mod sync_e2e;
 mod sync_faults;
 mod sync_scimmy;
