@@ -1,7 +1,9 @@
 //! The fault proxy (`tests/support/fault_proxy.py`) does what the tests that use it rely on:
 //! each fault, at rate 1, happens as described, keep-alive connections are served, the seed makes
 //! the faults repeatable and the log tells what happened. The upstream is Python's `http.server`
-//! serving a directory, plus an echo for POST that remembers what reached it.
+//! serving a directory, plus an echo for POST that remembers what reached it; the modes that
+//! imitate a server implementing less of RFC 7644 (501 on some PATCH paths, writes that change
+//! nothing, a duplicate answered 500) are proved in front of a real scim2-server tenant.
 
 use crate::support;
 
@@ -12,6 +14,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 use support::fault_proxy::{spawn_listening, FaultProxy};
+use support::scim_server::{Raw, ScimServer};
 use tempfile::TempDir;
 
 /// `http.server` serving `argv[1]`; POST/PATCH answer 201 with a JSON echo of the request and
@@ -360,4 +363,172 @@ async fn reqwest_keeps_its_connection_alive_through_the_proxy() {
     let log = proxy.log();
     assert_eq!(log.len(), 5);
     assert!(log.iter().all(|e| e["conn"] == log[0]["conn"]), "reqwest reused one connection: {log:?}");
+}
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// A fresh scim2-server tenant and a proxy in front of it started with `args`: `(direct access,
+/// access through the proxy, the proxy)`.
+fn scim_behind_proxy(args: &[&str]) -> (Raw, Raw, FaultProxy) {
+    let (base, token) = ScimServer::shared().tenant();
+    let proxy = FaultProxy::start(&base, args);
+    (Raw::new(&base, &token), Raw::new(&proxy.base_url(), &token), proxy)
+}
+
+fn patch_op(ops: Value) -> Value {
+    serde_json::json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops })
+}
+
+/// Creates a user (directly on the upstream) with a title; returns its id.
+async fn create_user(raw: &Raw, user_name: &str) -> String {
+    let body = serde_json::json!({ "schemas": [USER], "userName": user_name, "title": "Engineer" });
+    let (status, doc) = raw.post("/Users", &body).await;
+    assert_eq!(status, 201, "{doc}");
+    doc["id"].as_str().unwrap().to_owned()
+}
+
+/// Creates a group with `members` (directly on the upstream); returns its id.
+async fn create_group(raw: &Raw, name: &str, members: &[&str]) -> String {
+    let members: Vec<Value> = members.iter().map(|id| serde_json::json!({ "value": id })).collect();
+    let body = serde_json::json!({ "schemas": [GROUP], "displayName": name, "members": members });
+    let (status, doc) = raw.post("/Groups", &body).await;
+    assert_eq!(status, 201, "{doc}");
+    doc["id"].as_str().unwrap().to_owned()
+}
+
+fn member_values(group: &Value) -> BTreeSet<String> {
+    group["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["value"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `(status, body)` of `method url` with a JSON body and the token (what `Raw` has no method for).
+async fn send(method: reqwest::Method, url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let resp = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token)
+        .header("content-type", "application/scim+json")
+        .header("if-match", "W/\"stale\"")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("a request through the proxy");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn empty_501() -> Value {
+    serde_json::json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "501", "detail": "" })
+}
+
+#[test]
+fn reject_patch_answers_501_to_matching_paths_and_forwards_the_rest() {
+    let (direct, proxied, proxy) =
+        scim_behind_proxy(&["--reject-patch", r"^title$", "--reject-patch", "remove-members-filter"]);
+    support::rt().block_on(async {
+        let ann = create_user(&direct, "ann").await;
+        let ben = create_user(&direct, "ben").await;
+        let staff = create_group(&direct, "staff", &[&ann, &ben]).await;
+        let user = format!("/Users/{ann}");
+        let group = format!("/Groups/{staff}");
+
+        // One matching operation among others rejects the whole request.
+        let title = patch_op(serde_json::json!([
+            { "op": "replace", "path": "name.givenName", "value": "Ann" },
+            { "op": "replace", "path": "title", "value": "Boss" },
+        ]));
+        assert_eq!(proxied.patch(&user, &title).await, (501, empty_501()));
+        let given =
+            patch_op(serde_json::json!([{ "op": "replace", "path": "name.givenName", "value": "Ann" }]));
+        // scim2-server answers a PATCH 204.
+        assert_eq!(proxied.patch(&user, &given).await.0, 204, "a path that does not match is forwarded");
+        let now = direct.resource(&user).await;
+        assert_eq!(
+            (now["title"].as_str(), now["name"]["givenName"].as_str()),
+            (Some("Engineer"), Some("Ann"))
+        );
+
+        let by_filter =
+            patch_op(serde_json::json!([{ "op": "Remove", "path": format!("members[value eq \"{ben}\"]") }]));
+        assert_eq!(proxied.patch(&group, &by_filter).await, (501, empty_501()));
+        assert_eq!(member_values(&direct.resource(&group).await), BTreeSet::from([ann.clone(), ben.clone()]));
+        // An `add` of members is no removal by filter: forwarded.
+        let add =
+            patch_op(serde_json::json!([{ "op": "add", "path": "members", "value": [{ "value": ben }] }]));
+        assert_eq!(proxied.patch(&group, &add).await.0, 204);
+    });
+    let log = proxy.log();
+    assert_eq!(faults(&log), ["reject_patch", "none", "reject_patch", "none"]);
+    assert_eq!(log[0]["status"], 501);
+}
+
+#[test]
+fn reject_patch_all_answers_501_to_every_patch_only() {
+    let (direct, proxied, proxy) = scim_behind_proxy(&["--reject-patch-all"]);
+    support::rt().block_on(async {
+        let body = serde_json::json!({ "schemas": [USER], "userName": "cat", "active": true });
+        let (status, doc) = proxied.post("/Users", &body).await;
+        assert_eq!(status, 201, "a POST is forwarded: {doc}");
+        let user = format!("/Users/{}", doc["id"].as_str().unwrap());
+        let op = patch_op(serde_json::json!([{ "op": "replace", "path": "active", "value": false }]));
+        assert_eq!(proxied.patch(&user, &op).await, (501, empty_501()));
+        assert_eq!(proxied.get(&user).await.0, 200);
+        assert_eq!(direct.resource(&user).await["active"], true, "the PATCH was not forwarded");
+    });
+    assert_eq!(faults(&proxy.log()), ["none", "reject_patch", "none"]);
+}
+
+#[test]
+fn noop_writes_answer_the_unchanged_resource_without_forwarding_the_write() {
+    let (direct, proxied, proxy) = scim_behind_proxy(&["--noop-writes-matching", r"^/Users/"]);
+    let token = ScimServer::shared().token().to_owned();
+    support::rt().block_on(async {
+        let ann = create_user(&direct, "ann").await;
+        let user = format!("/Users/{ann}");
+        let op = patch_op(serde_json::json!([{ "op": "replace", "path": "title", "value": "Boss" }]));
+        let (status, doc) = proxied.patch(&user, &op).await;
+        assert_eq!(
+            (status, doc["id"].as_str(), doc["title"].as_str()),
+            (200, Some(ann.as_str()), Some("Engineer"))
+        );
+        // A PUT (with a stale If-Match, which the GET sent instead leaves out).
+        let put = serde_json::json!({ "schemas": [USER], "userName": "ann", "title": "Chief" });
+        let (status, doc) = send(reqwest::Method::PUT, &proxy.url(&user), &token, &put).await;
+        assert_eq!((status, doc["title"].as_str()), (200, Some("Engineer")), "{doc}");
+        assert_eq!(direct.resource(&user).await["title"], "Engineer", "neither write reached the upstream");
+
+        // A path that does not match is written.
+        let staff = create_group(&direct, "staff", &[]).await;
+        let rename =
+            patch_op(serde_json::json!([{ "op": "replace", "path": "displayName", "value": "all" }]));
+        assert_eq!(proxied.patch(&format!("/Groups/{staff}"), &rename).await.0, 204);
+        assert_eq!(direct.resource(&format!("/Groups/{staff}")).await["displayName"], "all");
+    });
+    let log = proxy.log();
+    assert_eq!(faults(&log), ["noop_write", "noop_write", "none"]);
+    assert_eq!((log[0]["method"].as_str(), log[0]["upstream_status"].as_u64()), (Some("PATCH"), Some(200)));
+    assert_eq!(log[1]["method"], "PUT");
+}
+
+#[test]
+fn conflict_as_500_turns_a_duplicate_into_an_internal_error() {
+    let (direct, proxied, proxy) = scim_behind_proxy(&["--conflict-as-500"]);
+    support::rt().block_on(async {
+        let body = serde_json::json!({ "schemas": [USER], "userName": "dora" });
+        assert_eq!(proxied.post("/Users", &body).await.0, 201);
+        let (status, doc) = proxied.post("/Users", &body).await;
+        assert_eq!((status, doc["status"].as_str()), (500, Some("500")), "{doc}");
+        assert_eq!(direct.count("Users", "userName eq \"dora\"").await, 1);
+        // Other errors pass unchanged.
+        let (status, _) = proxied.post("/Users", &serde_json::json!({ "schemas": [USER] })).await;
+        assert_eq!(status, 400);
+    });
+    let log = proxy.log();
+    assert_eq!(faults(&log), ["none", "conflict_as_500", "none"]);
+    assert_eq!((log[1]["status"].as_u64(), log[1]["upstream_status"].as_u64()), (Some(500), Some(409)));
 }

@@ -4,7 +4,8 @@
     python3 fault_proxy.py --upstream http://127.0.0.1:PORT[/prefix] [--port 0] [--seed N]
         [--rate429 R] [--retry-after N] [--rate5xx R] [--reset R] [--stall R]
         [--stall-seconds S] [--truncate R] [--only-methods POST,PATCH]
-        [--fail-auth-after N] [--log FILE]
+        [--fail-auth-after N] [--reject-patch REGEX ...] [--reject-patch-all]
+        [--noop-writes-matching REGEX] [--conflict-as-500] [--log FILE]
 
 Prints `LISTENING <port>` on stdout (flushed) once it accepts connections, then nothing more.
 
@@ -27,6 +28,26 @@ Per request, one draw of a seeded RNG picks at most one fault, in this order of 
 `--fail-auth-after N`: once N requests have been forwarded (and answered by the upstream),
 every request is answered 401, on any method.
 
+Three modes make the upstream look like a server that implements less of RFC 7644. Each is off
+by default, involves no randomness, and takes precedence over the random faults above (not over
+`--fail-auth-after`):
+
+  reject_patch  `--reject-patch REGEX` (repeatable): a PATCH whose JSON body has an operation
+                whose `path` matches REGEX (Python `re.search`) is answered `501 Not
+                Implemented` with a SCIM error whose `detail` is empty; not forwarded. The
+                special form `--reject-patch remove-members-filter` matches any `remove`
+                operation (the op name in any case) whose path starts with `members[`.
+                `--reject-patch-all` answers every PATCH so (a server without PATCH). A body
+                that is not a PatchOp is forwarded.
+  noop_write    `--noop-writes-matching REGEX`: a PATCH or PUT whose URL path (the client's,
+                before any upstream prefix) matches REGEX is not forwarded; the proxy GETs the
+                same resource from the upstream instead (same headers, no body, no If-Match)
+                and answers with that GET's status, headers and body: a 200 with the
+                unchanged resource, "done" while nothing changed.
+  conflict_as_500  `--conflict-as-500`: a POST the upstream answers 409 is answered
+                `500 Internal Server Error` with a SCIM error instead (a server that reports a
+                duplicate userName as an internal error). The upstream did process it.
+
 `--log FILE` gets one JSON object per request, written just before the client can see the
 answer (or the reset), so a client that has its answer finds the entry:
   seq             arrival order
@@ -34,8 +55,11 @@ answer (or the reset), so a client that has its answer finds the entry:
   conn, client    client connection number; peer IP (on loopback, every request's is the same)
   method, path, query
   req             digest of method, target and body: the same for a retried request
-  fault           none, 429, 5xx, reset_before, reset_after, stall, truncate, auth, or
-                  upstream_error (the upstream failed; answered 502)
+  fault           none, 429, 5xx, reset_before, reset_after, stall, truncate, auth,
+                  reject_patch, noop_write, conflict_as_500, or upstream_error (the upstream
+                  failed; answered 502)
+  upstream_status for conflict_as_500, the upstream's status (409); for noop_write, the
+                  status of the GET the proxy sent instead
   status          as sent to the client; for reset_after the upstream's; null for reset_before
   body_bytes, sent_bytes   response body: its full length, the bytes the client got
   retry_after     the header value, on a 429 or a 503 that sent one
@@ -55,6 +79,7 @@ import http.client
 import json
 import math
 import random
+import re
 import socket
 import socketserver
 import struct
@@ -75,6 +100,9 @@ HOP_BY_HOP = {
     "upgrade",
     "expect",
 }
+# Request headers a noop_write's GET leaves out: it has no body, and it must not be made
+# conditional by the write's preconditions.
+NOT_ON_NOOP_GET = {"content-type", "content-length", "if-match", "if-none-match", "if-unmodified-since"}
 MAX_LINE = 65536
 MAX_HEADERS = 200
 
@@ -108,6 +136,10 @@ def read_chunked(rfile):
         read_line(rfile)
 
 
+# The `--reject-patch` form that stands for "remove by members[...] filter".
+REMOVE_MEMBERS_FILTER = "remove-members-filter"
+
+
 def scim_error(status, detail):
     schemas = ["urn:ietf:params:scim:api:messages:2.0:Error"]
     return json.dumps({"schemas": schemas, "status": str(status), "detail": detail}).encode()
@@ -135,6 +167,38 @@ class State:
         self.up_prefix = up.path.rstrip("/")
         only = opts.only_methods
         self.methods = {m.strip().upper() for m in only.split(",")} if only else None
+        self.reject_members_filter = REMOVE_MEMBERS_FILTER in opts.reject_patch
+        self.reject_paths = [re.compile(r) for r in opts.reject_patch if r != REMOVE_MEMBERS_FILTER]
+        self.noop_writes = re.compile(opts.noop_writes_matching) if opts.noop_writes_matching else None
+
+    def dialect_fault(self, method, path, body):
+        """reject_patch or noop_write when a mode says the request is answered so, else None."""
+        if method == "PATCH" and (self.opts.reject_patch_all or self.rejects_operation(body)):
+            return "reject_patch"
+        if method in ("PATCH", "PUT") and self.noop_writes is not None and self.noop_writes.search(path):
+            return "noop_write"
+        return None
+
+    def rejects_operation(self, body):
+        """Whether an operation of a PatchOp body matches a `--reject-patch` form."""
+        if not self.reject_paths and not self.reject_members_filter:
+            return False
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return False
+        ops = doc.get("Operations") if isinstance(doc, dict) else None
+        for op in ops if isinstance(ops, list) else []:
+            path = op.get("path") if isinstance(op, dict) else None
+            if not isinstance(path, str):
+                continue
+            if any(r.search(path) for r in self.reject_paths):
+                return True
+            name = op.get("op")
+            if self.reject_members_filter and isinstance(name, str) and name.lower() == "remove":
+                if path.startswith("members["):
+                    return True
+        return False
 
     def next_conn(self):
         with self.lock:
@@ -251,6 +315,8 @@ class Handler(socketserver.StreamRequestHandler):
         split = urllib.parse.urlsplit(target)
         req = hashlib.sha256(b"\0".join([method.encode(), target.encode("latin-1"), body])).hexdigest()[:16]
         entry, info, fault, extra = self.state.arrive(self.client, method, req)
+        if fault != "auth":
+            fault = self.state.dialect_fault(method, split.path, body) or fault
         entry.update(
             conn=self.conn_id,
             client=self.client,
@@ -296,6 +362,13 @@ class Handler(socketserver.StreamRequestHandler):
             self.log_entry()
             self.reset()
             return False
+        if fault == "reject_patch":
+            return self.send_fault(entry, 501, "Not Implemented", "", close, [])
+        if fault == "noop_write":
+            # The write is dropped; what the client reads back is the resource as it stands.
+            method = "GET"
+            body = b""
+            headers = {n: v for n, v in headers.items() if n.lower() not in NOT_ON_NOOP_GET}
 
         try:
             status, reason, resp_headers, resp_body = self.forward(method, target, headers, body)
@@ -304,6 +377,21 @@ class Handler(socketserver.StreamRequestHandler):
             print(f"fault_proxy: upstream {method} {entry['path']}: {e}", file=sys.stderr, flush=True)
             return self.send_fault(entry, 502, "Bad Gateway", "upstream unreachable", close, [])
         self.state.count_forward()
+        if fault == "noop_write":
+            entry["upstream_status"] = status
+        if o.conflict_as_500 and method == "POST" and status == 409 and fault == "none":
+            fault = entry["fault"] = "conflict_as_500"
+            entry["upstream_status"] = status
+            status, reason = 500, "Internal Server Error"
+            resp_body = scim_error(500, "internal server error")
+            resp_headers = [(n, v) for n, v in resp_headers if n.lower() != "content-type"]
+            resp_headers.append(("Content-Type", "application/scim+json"))
+        return self.relay(entry, fault, method, (status, reason, resp_headers, resp_body), close)
+
+    def relay(self, entry, fault, method, resp, close):
+        """Sends the upstream's answer `(status, reason, headers, body)`, as the fault (none,
+        reset_after, stall, truncate or a dialect mode) says."""
+        status, reason, resp_headers, resp_body = resp
         entry["status"] = status
         entry["body_bytes"] = len(resp_body)
 
@@ -313,7 +401,7 @@ class Handler(socketserver.StreamRequestHandler):
             self.reset()
             return False
         if fault == "stall":
-            time.sleep(o.stall_seconds)
+            time.sleep(self.state.opts.stall_seconds)
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         out = [f"HTTP/1.1 {status} {reason}"]
         for name, value in resp_headers:
@@ -405,6 +493,16 @@ def rate(text):
     return value
 
 
+def regex(text):
+    if text == REMOVE_MEMBERS_FILTER:
+        return text
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {e}") from None
+    return text
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--upstream", required=True, help="http://HOST:PORT[/prefix] to forward to")
@@ -420,6 +518,23 @@ def main():
     p.add_argument("--truncate", type=rate, default=0.0)
     p.add_argument("--only-methods", default="", help="comma-separated methods faults apply to")
     p.add_argument("--fail-auth-after", type=int, default=None)
+    p.add_argument(
+        "--reject-patch",
+        action="append",
+        default=[],
+        type=regex,
+        metavar="REGEX",
+        help=f"answer 501 to a PATCH with an operation path matching REGEX, or {REMOVE_MEMBERS_FILTER}",
+    )
+    p.add_argument("--reject-patch-all", action="store_true", help="answer 501 to every PATCH")
+    p.add_argument(
+        "--noop-writes-matching",
+        type=regex,
+        default=None,
+        metavar="REGEX",
+        help="answer a PATCH or PUT to a matching URL path with a GET of the unchanged resource",
+    )
+    p.add_argument("--conflict-as-500", action="store_true", help="answer 500 where the upstream answers a POST 409")
     p.add_argument("--upstream-timeout", type=float, default=60.0)
     p.add_argument("--log", default=None, help="JSON-lines request log")
     opts = p.parse_args()

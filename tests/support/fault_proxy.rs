@@ -1,7 +1,10 @@
 //! A fault-injecting HTTP proxy in front of a real server (`tests/support/fault_proxy.py`): the
 //! 429s, 5xx answers, connection resets, stalls and truncated bodies a real SCIM server cannot be
-//! made to produce. What each fault does and what its JSON-lines log holds is described at the
-//! top of the Python file.
+//! made to produce, and the behaviour of servers that implement less of RFC 7644 on demand
+//! (`--reject-patch REGEX` / `remove-members-filter` / `--reject-patch-all`: 501 to a PATCH;
+//! `--noop-writes-matching REGEX`: a PATCH or PUT answered with the unchanged resource;
+//! `--conflict-as-500`: a duplicate answered 500). What each fault does and what its JSON-lines
+//! log holds is described at the top of the Python file.
 
 use serde_json::Value;
 use std::fs;
