@@ -10,6 +10,7 @@
 # as django-scim2's documentation shows), the bearer token (scimapp/auth.py), and the base URL of
 # meta.location. One thread serves every request in turn (the in-memory database lives in it).
 import argparse
+import logging
 import os
 import sys
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -60,6 +61,9 @@ def main():
         },
     )
     django.setup()
+    # Django logs every 4xx/5xx answer (a 501 is a normal answer here); django-scim2's own logger
+    # still prints the traceback of a request that failed with an exception.
+    logging.getLogger("django.request").setLevel(logging.CRITICAL)
 
     from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
