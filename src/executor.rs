@@ -22,8 +22,10 @@
 
 mod recover;
 mod send;
+mod tally;
 
 pub use recover::{recover, RecoverError, Recovery};
+pub use tally::{Counts, Tally, Voice};
 
 use crate::clock::Clock;
 use crate::model::SourceKey;
@@ -76,13 +78,32 @@ impl Failure {
 
 #[derive(Clone, Debug, Default)]
 pub struct Report {
+    /// Operations the target confirmed (committed to the snapshot).
     pub applied: u64,
+    /// Of those, creates that adopted an existing object.
     pub adopted: u64,
+    /// The confirmed operations by kind.
+    pub confirmed: Counts,
     pub failed: Vec<Failure>,
+    /// The failed operations by kind.
+    pub failed_kinds: Counts,
     /// Why the run stopped early (401/403), if it did.
     pub stopped: Option<String>,
     /// Operations not started because of a stop request or an auth failure.
     pub not_started: u64,
+}
+
+impl Report {
+    /// What the operations came to, by kind; `recovered`: creates an earlier process left
+    /// unfinished that recovery found and recorded before this run's plan.
+    pub fn tally(&self, recovered: u64) -> Tally {
+        Tally {
+            confirmed: self.confirmed.clone(),
+            failed: self.failed_kinds.clone(),
+            not_sent: self.not_started,
+            recovered,
+        }
+    }
 }
 
 /// Target ids of managed objects, kept current as operations complete.
@@ -300,13 +321,19 @@ impl Executor<'_> {
                         if error.stops_run() && self.report.stopped.is_none() {
                             self.report.stopped = Some(message.clone());
                         }
-                        self.report.failed.push(Failure::of(&op, message));
+                        self.fail(&op, message);
                     }
                 }
             }
         }
         self.report.not_started += lanes.remaining();
         Ok(())
+    }
+
+    /// Records an operation that did not go through.
+    fn fail(&mut self, op: &Op, message: String) {
+        self.report.failed_kinds.add(op, false);
+        self.report.failed.push(Failure::of(op, message));
     }
 
     /// Takes operations from the lanes until `ahead` are journaled or in flight (`under_way`
@@ -322,7 +349,7 @@ impl Executor<'_> {
                 }
                 Err(message) => {
                     lanes.free(lane);
-                    self.report.failed.push(Failure::of(op, message));
+                    self.fail(op, message);
                 }
             }
         }
@@ -348,6 +375,7 @@ impl Executor<'_> {
             self.ids.confirm(&op, target_id);
             self.report.applied += 1;
             self.report.adopted += u64::from(adopted);
+            self.report.confirmed.add(&op, adopted);
             tracing::info!(target: "scimsync::change", op = op.kind(), key = %op.key(), adopted, "Applied.");
         }
         let queued = next.into_iter().zip(journal_ids);

@@ -2,7 +2,7 @@
 //! journal, plan, check what the mode requires, execute, and say how it went.
 
 use super::{connect, prepare, record, saved, Prepared, Run, SavedPlan, TokenExpiry};
-use crate::executor::{self, ExecOptions, Ids, Report};
+use crate::executor::{self, ExecOptions, Ids, Report, Tally};
 use crate::quarantine;
 use crate::reconcile::plan::{Op, Plan};
 use crate::store::{RunKind, RunOutcome, Store};
@@ -54,6 +54,13 @@ pub struct Outcome {
     pub recovered: u64,
     /// Source records read (before mapping).
     pub records_read: u64,
+}
+
+impl Outcome {
+    /// What the run's operations came to, as its summary line and its record say it.
+    pub fn tally(&self) -> Tally {
+        self.report.tally(self.recovered)
+    }
 }
 
 /// Whether a quarantine lets this run write.
