@@ -373,21 +373,9 @@ fn apply_run(config: &Config, mode: run::Mode) -> anyhow::Result<ExitCode> {
     let _lock = crate::store::InstanceLock::acquire(&config.state_path)?;
     let opts = run::Options { mode, ..Default::default() };
     let outcome = runtime()?.block_on(Run::new(config, now).apply(opts))?;
-    let s = outcome.plan.summary();
     let r = &outcome.report;
-    println!(
-        "run {}: {} applied ({} adopted), {} failed, {} held; {} created, {} updated, {} deactivated, {} deleted users; {} groups created",
-        outcome.run_id,
-        r.applied,
-        r.adopted,
-        r.failed.len(),
-        s.held,
-        s.create_user,
-        s.update_user + s.reactivate_user,
-        s.deactivate_user,
-        s.delete_user,
-        s.create_group
-    );
+    // What the target confirmed and what failed, by kind: never the plan's counts.
+    println!("run {}: {}; {} held", outcome.run_id, outcome.tally().line(), outcome.plan.held.len());
     for f in r.failed.iter().take(20) {
         eprintln!("failed: {} {}: {}", f.op, f.name, f.message);
     }

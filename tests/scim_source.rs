@@ -185,7 +185,7 @@ fn a_scim_source_is_mirrored_into_the_target_and_deactivation_follows() {
         assert_eq!(users.values().filter(|u| u["active"] == false).count(), 1);
     });
     let again = site.sync_ok();
-    assert!(again.stdout.contains(": 0 applied"), "{again}");
+    assert!(again.stdout.contains(": target confirmed 0 of 0 operations; 0 failed"), "{again}");
 }
 
 #[test]

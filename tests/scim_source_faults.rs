@@ -219,7 +219,7 @@ fn managed_site(standin: &StandIn) -> Site {
         standin.url()
     ));
     let run = site.sync_ok();
-    assert!(run.stdout.contains(&format!("{USERS} created")), "{run}");
+    assert!(run.stdout.contains(&format!("({USERS} users created")), "{run}");
     assert_eq!(active_in_target(&site), USERS);
     site
 }

@@ -108,7 +108,7 @@ fn initial_provision_from_a_slapd_export_then_nothing_to_do() {
 
     // A second run over the unchanged source has nothing to do.
     let again = site.sync_ok();
-    assert!(again.stdout.contains(": 0 applied"), "{again}");
+    assert!(again.stdout.contains(": target confirmed 0 of 0 operations; 0 failed"), "{again}");
     let plan = site.scimsync(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, Some(0), "{plan}");
 }
@@ -161,7 +161,7 @@ fn edits_removals_renames_memberships_and_group_renames() {
         assert_eq!(member_ids(staff), want);
     });
     let again = site.sync_ok();
-    assert!(again.stdout.contains(": 0 applied"), "{again}");
+    assert!(again.stdout.contains(": target confirmed 0 of 0 operations; 0 failed"), "{again}");
 
     // The audit log names the activities the target uses.
     let history = site.scimsync(&["history", "--user", "ben@example.com"]);
@@ -218,7 +218,7 @@ fn an_existing_target_user_in_another_case_is_adopted_not_duplicated() {
     });
     site.write_source(&directory(&[("ann", 1)], &[]));
     let run = site.sync_ok();
-    assert!(run.stdout.contains("(1 adopted)"), "{run}");
+    assert!(run.stdout.contains("(1 existing user adopted)"), "{run}");
     rt().block_on(async {
         let all = users(&site).await;
         assert_eq!(all.len(), 1, "{all:#?}");
@@ -226,7 +226,7 @@ fn an_existing_target_user_in_another_case_is_adopted_not_duplicated() {
         assert_eq!(ann["name"]["givenName"], "Given", "brought to the desired state");
         assert_eq!(ann[NINJA]["userType"], "endUser");
     });
-    assert!(site.sync_ok().stdout.contains(": 0 applied"));
+    assert!(site.sync_ok().stdout.contains(": target confirmed 0 of 0 operations; 0 failed"));
 }
 
 #[test]
@@ -305,7 +305,12 @@ fn a_saved_plan_is_applied_only_while_source_and_snapshot_are_unchanged() {
     assert_eq!(plan.code, Some(0), "{plan}");
     let applied = site.scimsync(&["apply", planfile.to_str().unwrap()]);
     assert_eq!(applied.code, Some(0), "{applied}");
-    assert!(applied.stdout.contains("3 applied") || applied.stdout.contains("4 applied"), "{applied}");
+    assert!(
+        applied.stdout.contains(
+            ": target confirmed 4 of 4 operations (2 users created, 1 group created, 1 member addition)"
+        ),
+        "{applied}"
+    );
     assert_eq!(rt().block_on(users(&site)).len(), 2);
     // The same file again: the snapshot moved on, so it is refused.
     let again = site.scimsync(&["apply", planfile.to_str().unwrap()]);
@@ -340,7 +345,7 @@ fn a_managed_user_deleted_by_hand_is_reported_or_recreated_by_policy() {
             assert_eq!(run.code, Some(0), "{run}");
             let all = rt().block_on(users(&site));
             assert_eq!(all["ann@example.com"]["name"]["givenName"], "Anna");
-            assert!(site.sync_ok().stdout.contains(": 0 applied"));
+            assert!(site.sync_ok().stdout.contains(": target confirmed 0 of 0 operations; 0 failed"));
         } else {
             assert_eq!(run.code, Some(1), "{run}");
             assert!(run.stderr.contains("not found"), "{run}");

@@ -186,3 +186,36 @@ fn an_unchanged_source_sends_no_write_request() {
     let second: Vec<_> = proxy.log().into_iter().skip(first).collect();
     assert_eq!(writes(&second), 0, "the second sync wrote: {second:?}");
 }
+
+#[test]
+fn the_run_summary_says_what_the_target_confirmed_and_what_failed_by_kind() {
+    let server = ScimServer::shared();
+    let (base, token) = server.tenant();
+    // Every PATCH is answered 5xx (not forwarded): the creates go through, the member additions
+    // that follow the group creates never do.
+    let proxy = FaultProxy::start(&base, &["--rate5xx", "1", "--only-methods", "PATCH"]);
+    let site = Site::with_url(&proxy.base_url(), &token, "", "");
+    let mut ldif: String = ["ann", "ben", "cid"]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| person(u, "Given", "Sn", i as u32, &[]))
+        .collect();
+    ldif.push_str(&group("staff", 1, &["ann", "ben"]));
+    ldif.push_str(&group("ops", 2, &["cid"]));
+    site.write_source(&ldif);
+    let run = site.scimsync(&["sync"]);
+    assert_eq!(run.code, Some(1), "failed operations fail the command: {run}");
+    let line = run.stdout.lines().find(|l| l.starts_with("run ")).unwrap_or_else(|| panic!("{run}"));
+    assert!(
+        line.ends_with(
+            ": target confirmed 5 of 7 operations (3 users created, 2 groups created); \
+             2 failed (2 member additions); 0 held"
+        ),
+        "{run}"
+    );
+    let log = proxy.log();
+    let patches: Vec<_> = log.iter().filter(|e| e["method"] == "PATCH").collect();
+    assert!(!patches.is_empty() && patches.iter().all(|e| e["fault"] == "5xx"), "{patches:?}");
+    let (names, groups) = rt().block_on(state(&base, &token));
+    assert_eq!((names.len(), groups.values().sum::<usize>()), (3, 0), "what the target holds: {groups:?}");
+}

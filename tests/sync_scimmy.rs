@@ -49,5 +49,5 @@ set = { userType = "technician" }
         assert_eq!(tech["members"].as_array().unwrap().len(), 6);
     });
     let again = site.sync_ok();
-    assert!(again.stdout.contains(": 0 applied"), "{again}");
+    assert!(again.stdout.contains(": target confirmed 0 of 0 operations; 0 failed"), "{again}");
 }
