@@ -432,6 +432,25 @@ fn history(config: &Config, user: Option<&str>, limit: u32, format: Format) -> a
     Ok(ExitCode::SUCCESS)
 }
 
+/// A run record's counts for `status`: for an applying run, what the target confirmed and what
+/// failed, as its summary line said it; for a dry run (and records from before the confirmed
+/// counts were kept), the plan's counts, marked as planned.
+fn run_counts(summary: &serde_json::Value) -> Option<String> {
+    let held = summary["held"].as_u64().unwrap_or(0);
+    if let Some(applied) = summary.get("applied") {
+        let tally: crate::executor::Tally = serde_json::from_value(applied.clone()).ok()?;
+        return Some(format!("{}; {held} held", tally.line()));
+    }
+    let counts: Vec<String> = summary
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    (!counts.is_empty()).then(|| format!("planned: {}", counts.join(" ")))
+}
+
 fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let store = open_store(config)?;
     let runs = store.recent_runs(10)?;
@@ -470,17 +489,8 @@ fn status(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
         let when = chrono::DateTime::from_timestamp(r.started_at, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
         let _ = writeln!(out, "  #{} {} {} {}", r.id, r.kind, when.unwrap_or_default(), r.outcome);
-        if let Some(s) = &r.summary {
-            let counts: Vec<String> = s
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            if !counts.is_empty() {
-                let _ = writeln!(out, "      {}", counts.join(" "));
-            }
+        if let Some(line) = r.summary.as_ref().and_then(run_counts) {
+            let _ = writeln!(out, "      {line}");
         }
         if let Some(e) = &r.error {
             let _ = writeln!(out, "      error: {}", e.lines().next().unwrap_or(""));

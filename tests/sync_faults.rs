@@ -213,6 +213,19 @@ fn the_run_summary_says_what_the_target_confirmed_and_what_failed_by_kind() {
         ),
         "{run}"
     );
+    // `status` shows the run's record with the same counts.
+    let status = site.scimsync(&["status"]);
+    assert!(
+        status.stdout.contains(
+            "      target confirmed 5 of 7 operations (3 users created, 2 groups created); \
+             2 failed (2 member additions); 0 held\n"
+        ),
+        "{status}"
+    );
+    let status = site.scimsync(&["status", "--format", "json"]);
+    let record = &serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["runs"][0]["summary"];
+    assert_eq!(record["applied"]["confirmed"], serde_json::json!({"create_user": 3, "create_group": 2}));
+    assert_eq!(record["applied"]["failed"], serde_json::json!({"add_members": 2}));
     let log = proxy.log();
     let patches: Vec<_> = log.iter().filter(|e| e["method"] == "PATCH").collect();
     assert!(!patches.is_empty() && patches.iter().all(|e| e["fault"] == "5xx"), "{patches:?}");

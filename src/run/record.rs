@@ -1,5 +1,6 @@
-//! How a run is recorded once it ended: its row (outcome, plan summary, error), the streak of
-//! runs stopped by the target's authentication, and the quarantine that follows from them.
+//! How a run is recorded once it ended: its row (outcome, the plan's counts and what the target
+//! confirmed, error), the streak of runs stopped by the target's authentication, and the
+//! quarantine that follows from them.
 
 use super::Outcome;
 use crate::clock::Clock;
@@ -31,7 +32,8 @@ pub(super) fn finish(
                         .then(|| format!("{} operation(s) failed", outcome.report.failed.len()))
                 }
             });
-            store.finish_run(run_id, outcome.outcome, Some(&outcome.plan), error.as_deref(), clock())?;
+            let summary = summary(&outcome);
+            store.finish_run_with(run_id, outcome.outcome, Some(&summary), error.as_deref(), clock())?;
             Ok(outcome)
         }
         Err(e) => {
@@ -39,6 +41,14 @@ pub(super) fn finish(
             Err(e)
         }
     }
+}
+
+/// The run record's summary: the plan's counts (as `plan --format json` has them) and, under
+/// `applied`, what the operations came to: what the target confirmed and what failed, by kind.
+fn summary(outcome: &Outcome) -> serde_json::Value {
+    let mut summary = serde_json::to_value(outcome.plan.summary()).expect("summary serialises");
+    summary["applied"] = serde_json::to_value(outcome.tally()).expect("tally serialises");
+    summary
 }
 
 /// Counts the run in the authentication streak and enters, keeps or lifts the quarantine.

@@ -105,7 +105,21 @@ impl Store {
         error: Option<&str>,
         now: i64,
     ) -> Result<()> {
-        let summary = plan.map(|p| serde_json::to_string(&p.summary()).expect("summary serialises"));
+        let summary = plan.map(|p| serde_json::to_value(p.summary()).expect("summary serialises"));
+        self.finish_run_with(run_id, outcome, summary.as_ref(), error, now)
+    }
+
+    /// [`Store::finish_run`] with the summary the caller made: an applying run's adds what its
+    /// operations came to (`applied`) to the plan's counts.
+    pub fn finish_run_with(
+        &mut self,
+        run_id: i64,
+        outcome: RunOutcome,
+        summary: Option<&serde_json::Value>,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let summary = summary.map(serde_json::Value::to_string);
         self.conn.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4, error = ?5 WHERE id = ?1",
             params![run_id, now, outcome.as_str(), summary, error],
