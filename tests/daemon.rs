@@ -407,7 +407,7 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     };
     listen(&mut heard, &|h| {
         h.iter().any(|l| l == "READY=1")
-            && h.iter().any(|l| l.starts_with("STATUS=last run ") && l.ends_with(": 2 created"))
+            && h.iter().any(|l| l.starts_with("STATUS=last run ") && l.ends_with(": 2 users created"))
             && h.iter().filter(|l| *l == "WATCHDOG=1").count() >= 3
     });
     let ready = heard.iter().position(|l| l == "READY=1").unwrap();

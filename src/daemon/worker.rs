@@ -3,7 +3,7 @@
 
 use super::{notify, Event, LastRun, Shared, Trigger};
 use crate::clock::now;
-use crate::reconcile::plan::Summary;
+use crate::executor::{Counts, Voice};
 use crate::run::{self, Outcome, Run};
 use crate::source::SourceError;
 use crate::store::RunOutcome;
@@ -140,7 +140,6 @@ fn record(result: &anyhow::Result<Outcome>, trigger: Trigger, finished: i64, sta
     let secs = finished - started;
     match result {
         Ok(o) => {
-            let s = o.plan.summary();
             let error = o.report.stopped.clone().or_else(|| match o.outcome {
                 RunOutcome::Interrupted => Some(format!(
                     "stopped by a shutdown request; {} operation(s) not sent",
@@ -157,7 +156,8 @@ fn record(result: &anyhow::Result<Outcome>, trigger: Trigger, finished: i64, sta
                 records = o.records_read,
                 applied = o.report.applied,
                 failed = o.report.failed.len(),
-                held = s.held,
+                held = o.plan.held.len(),
+                summary = %o.tally().line(),
                 "Run finished."
             );
             LastRun { run_id: Some(o.run_id), outcome: o.outcome, error, finished_at: finished }
@@ -174,7 +174,8 @@ fn record(result: &anyhow::Result<Outcome>, trigger: Trigger, finished: i64, sta
     }
 }
 
-/// `last run 12:00: 3 created, 1 deactivated` — systemd shows it in `systemctl status`.
+/// `last run 12:00: 3 users created, 1 user deactivated`, what the target confirmed — systemd
+/// shows it in `systemctl status`.
 pub(super) fn status_line(result: &anyhow::Result<Outcome>, finished: i64) -> String {
     let at = chrono::DateTime::from_timestamp(finished, 0)
         .map(|t| t.with_timezone(&chrono::Local).format("%H:%M").to_string())
@@ -185,13 +186,13 @@ pub(super) fn status_line(result: &anyhow::Result<Outcome>, finished: i64) -> St
             format!("last run {at} failed: {}", e.lines().next().unwrap_or(""))
         }
         Ok(o) => {
-            let mut parts = changes(&o.plan.summary());
+            let mut parts = changes(&o.report.confirmed);
             if !o.report.failed.is_empty() {
                 parts.push(format!("{} failed", o.report.failed.len()));
             }
             match o.outcome {
                 RunOutcome::Held => {
-                    parts.push(format!("{} held (scimsync approve {})", o.plan.summary().held, o.run_id))
+                    parts.push(format!("{} held (scimsync approve {})", o.plan.held.len(), o.run_id))
                 }
                 RunOutcome::Interrupted => parts.push("interrupted".into()),
                 RunOutcome::Quarantined => parts.push("quarantined: nothing written".into()),
@@ -209,18 +210,24 @@ pub(super) fn status_line(result: &anyhow::Result<Outcome>, finished: i64) -> St
     }
 }
 
-fn changes(s: &Summary) -> Vec<String> {
-    [
-        (s.create_user, "created"),
-        (s.update_user + s.reactivate_user, "updated"),
-        (s.deactivate_user, "deactivated"),
-        (s.delete_user, "deleted"),
-        (s.create_group + s.update_group + s.delete_group, "group changes"),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect()
+/// What the target confirmed, by kind; group changes together, to keep the line short.
+fn changes(confirmed: &Counts) -> Vec<String> {
+    let users = Counts {
+        create_group: 0,
+        adopt_group: 0,
+        rename_group: 0,
+        add_members: 0,
+        remove_members: 0,
+        delete_group: 0,
+        ..confirmed.clone()
+    };
+    let mut parts = users.phrases(Voice::Confirmed);
+    match confirmed.total() - users.total() {
+        0 => {}
+        1 => parts.push("1 group change".into()),
+        n => parts.push(format!("{n} group changes")),
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -244,7 +251,32 @@ mod tests {
         assert_eq!(status_line(&Ok(ok), t), format!("last run {hhmm}: no changes"));
         let failed: anyhow::Result<Outcome> = Err(anyhow::anyhow!("reading the source failed\nmore"));
         assert_eq!(status_line(&failed, t), format!("last run {hhmm} failed: reading the source failed"));
-        let s = Summary { create_user: 3, deactivate_user: 1, ..Summary::default() };
-        assert_eq!(changes(&s), ["3 created", "1 deactivated"]);
+        let confirmed = Counts {
+            create_user: 3,
+            deactivate_user: 1,
+            add_members: 2,
+            create_group: 1,
+            ..Counts::default()
+        };
+        assert_eq!(changes(&confirmed), ["3 users created", "1 user deactivated", "3 group changes"]);
+        // The plan's counts are not what happened: a run whose one create failed created nothing.
+        let mut plan = Plan::default();
+        plan.ops.push(crate::reconcile::Op::CreateGroup {
+            key: crate::model::SourceKey("g".into()),
+            display_name: "g".into(),
+        });
+        let report = Report {
+            failed_kinds: Counts { create_group: 1, ..Counts::default() },
+            failed: vec![crate::executor::Failure {
+                op: "create_group",
+                key: "g".into(),
+                name: "g".into(),
+                message: "the target rejected the request (501): Not Implemented".into(),
+            }],
+            ..Report::default()
+        };
+        let failed =
+            Outcome { run_id: 4, outcome: RunOutcome::Partial, plan, report, recovered: 0, records_read: 1 };
+        assert_eq!(status_line(&Ok(failed), t), format!("last run {hhmm}: 1 failed"));
     }
 }
