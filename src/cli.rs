@@ -1,6 +1,8 @@
 //! Command line: clap definitions and one function per command. Exit codes: 0 success, 1 error,
 //! 2 changes present (`plan --detailed-exitcode`), 3 run held by the safety threshold.
 
+mod check;
+
 use crate::clock::now;
 use crate::config::{self, Config};
 use crate::reconcile::render;
@@ -103,7 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detailed_exitcode,
         ),
         Command::Preview { users, format } => preview(&load_config(&cli.config)?, &users, format),
-        Command::Check { offline } => check(&cli.config, offline),
+        Command::Check { offline } => check::check(&cli.config, offline),
         Command::Status { format } => status(&load_config(&cli.config)?, format),
         Command::Sync => apply_run(&load_config(&cli.config)?, run::Mode::Sync),
         Command::Run => crate::daemon::run(&cli.config, load_config(&cli.config)?),
@@ -327,46 +329,6 @@ fn preview_text(found: &[serde_json::Value]) -> String {
         }
     }
     out
-}
-
-fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
-    println!("config {} is valid", path.display());
-    for w in &config.warnings {
-        println!("warning: {w}");
-    }
-    if offline {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rt = runtime()?;
-    let desired = rt.block_on(run::read_desired(&config))?;
-    println!(
-        "source: {} records read, {} users and {} groups mapped, {} skipped, {} warnings",
-        desired.records_read,
-        desired.users.len(),
-        desired.groups.len(),
-        desired.skipped.len(),
-        desired.warnings.len()
-    );
-    println!("source read: {}", desired.read_summary);
-    if let Some(expiry) = TokenExpiry::of(&config.target, now()) {
-        expiry.warn();
-        println!("token: {} days left", expiry.days_left);
-    }
-    let client = run::connect(&config, Default::default())?;
-    rt.block_on(async {
-        let spc =
-            client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;
-        let patch = spc["patch"]["supported"].as_bool().unwrap_or(false);
-        let filter = spc["filter"]["supported"].as_bool().unwrap_or(false);
-        println!("target: ServiceProviderConfig read (patch: {patch}, filter: {filter})");
-        client.find_user("scimsync-connectivity-check@invalid").await.context(
-            "a filtered user lookup failed: scimsync needs `filter=userName eq` for adoption and recovery",
-        )?;
-        println!("target: filtered user lookup works; credentials accepted");
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn apply_run(config: &Config, mode: run::Mode) -> anyhow::Result<ExitCode> {
