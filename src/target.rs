@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod dialect;
+mod probe;
 mod request;
 mod resource;
 mod section;
