@@ -6,6 +6,7 @@ mod cli_support;
 mod support;
 
 mod bad_sources;
+mod cli_check;
 mod cli_config;
 mod cli_plan;
 mod corpus_expectations;

@@ -1,9 +1,18 @@
-//! `scimsync check`: the config (every problem at once), the source read, and the target.
+//! `scimsync check`: the config (every problem at once), the source read, and the target: what
+//! it declares, what its read paths actually do (`judge.rs`), and the dialect settings that
+//! follow (`dialect.rs`). It writes nothing to the target.
+
+mod dialect;
+mod judge;
 
 use super::{load_config, runtime};
 use crate::clock::now;
 use crate::run::{self, TokenExpiry};
+use crate::target::body::eq_filter;
+use crate::target::{TargetClient, TargetError};
 use anyhow::Context as _;
+use judge::{Answers, Level, Read};
+use serde_json::Value;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -32,17 +41,58 @@ pub(super) fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         println!("token: {} days left", expiry.days_left);
     }
     let client = run::connect(&config, Default::default())?;
-    rt.block_on(async {
-        let spc =
-            client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;
-        let patch = spc["patch"]["supported"].as_bool().unwrap_or(false);
-        let filter = spc["filter"]["supported"].as_bool().unwrap_or(false);
-        println!("target: ServiceProviderConfig read (patch: {patch}, filter: {filter})");
-        client.find_user("scimsync-connectivity-check@invalid").await.context(
-            "a filtered user lookup failed: scimsync needs `filter=userName eq` for adoption and recovery",
-        )?;
-        println!("target: filtered user lookup works; credentials accepted");
-        anyhow::Ok(())
-    })?;
+    let answers = rt.block_on(read_target(&client))?;
+    let findings = judge::judge(&answers);
+    for f in &findings.findings {
+        match f.level {
+            Level::Info => println!("target: {}", f.text),
+            Level::Warning => println!("warning: {}", f.text),
+            Level::Fatal => {}
+        }
+    }
+    print!(
+        "\nrecommended dialect settings, from what the server declares and serves \
+         (`scimsync check --write-probe` settles the undecided ones):\n{}",
+        dialect::render(&findings.dialect)
+    );
+    let fatal: Vec<&str> = findings.fatal().map(|f| f.text.as_str()).collect();
+    if !fatal.is_empty() {
+        anyhow::bail!("scimsync cannot work with this target: {}", fatal.join("; "));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads what `check` judges: the declarations, then the list reads scimsync relies on. A
+/// refused token or an unreadable ServiceProviderConfig ends the check; any other answer is
+/// kept for the judgement.
+async fn read_target(client: &TargetClient) -> anyhow::Result<Answers> {
+    let spc = client.service_provider_config().await.context("reading the target's ServiceProviderConfig")?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let absent = format!("scimsync-check-{:x}-{:x}@invalid", nanos.as_nanos(), std::process::id());
+    let user_filter = eq_filter("userName", &absent);
+    let group_filter = eq_filter("displayName", &absent);
+    let page = [("startIndex", "1"), ("count", "1")];
+    Ok(Answers {
+        schemas: read(client.probe("Schemas", &[]).await)?,
+        resource_types: read(client.probe("ResourceTypes", &[]).await)?,
+        user_page: read(client.probe("Users", &page).await)?,
+        user_filter: read(client.probe("Users", &[("filter", &user_filter)]).await)?,
+        group_page: read(client.probe("Groups", &page).await)?,
+        group_filter: read(client.probe("Groups", &[("filter", &group_filter)]).await)?,
+        absent,
+        spc,
+    })
+}
+
+/// One probe's answer as the judgement takes it; a refused token (or a client that cannot work
+/// at all) is an error.
+fn read(answer: Result<Option<Value>, TargetError>) -> anyhow::Result<Read> {
+    Ok(match answer {
+        Ok(doc) => Read::Answered(doc.unwrap_or(Value::Null)),
+        Err(e) if e.stops_run() => return Err(e.into()),
+        Err(TargetError::NotFound { message }) => Read::Refused { status: 404, message },
+        Err(TargetError::Conflict { message }) => Read::Refused { status: 409, message },
+        Err(TargetError::Rejected { status, message }) => Read::Refused { status, message },
+        Err(e) => Read::Failed(e.to_string()),
+    })
 }
