@@ -173,7 +173,7 @@ impl Mapping {
     ) -> Result<DesiredUser, String> {
         let origin = su.record.origin.clone();
         let mut scope = None;
-        let mut values: [Option<String>; Attr::ALL.len()] = Default::default();
+        let mut values: [Option<String>; Attr::BUILTINS.len()] = Default::default();
         for (attr, rule) in &self.rules {
             let value = match rule {
                 Rule::Value(v) => Some(v.clone()),
@@ -184,17 +184,17 @@ impl Mapping {
                 }
             };
             if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-                values[*attr as usize] = Some(v.trim().to_owned());
+                values[builtin(*attr)] = Some(v.trim().to_owned());
             }
         }
         if let Some(a) =
             self.assignments.iter().find(|a| su.groups.iter().any(|g| g.eq_ignore_ascii_case(&a.group)))
         {
             for (attr, v) in &a.set {
-                values[*attr as usize] = Some(v.clone());
+                values[builtin(*attr)] = Some(v.clone());
             }
         }
-        let Some(user_name) = values[Attr::UserName as usize].clone() else {
+        let Some(user_name) = values[builtin(Attr::UserName)].clone() else {
             return Err(match self.rules.get(&Attr::UserName) {
                 Some(Rule::From(names)) => {
                     format!("no userName: none of {} has a value ({})", names.join(", "), found_in(su, names))
@@ -222,9 +222,9 @@ impl Mapping {
                     "userName {user_name:?} is not an email address, which a ninjaone target requires"
                 ));
             }
-            values[Attr::WorkPhone as usize] = None;
-            values[Attr::MobilePhone as usize] = None;
-            let user_type = &mut values[Attr::UserType as usize];
+            values[builtin(Attr::WorkPhone)] = None;
+            values[builtin(Attr::MobilePhone)] = None;
+            let user_type = &mut values[builtin(Attr::UserType)];
             match user_type {
                 None => *no_type += 1,
                 Some(t) if self.user_types.contains(t) => {}
@@ -238,10 +238,11 @@ impl Mapping {
             if !user_type.as_ref().is_some_and(|t| self.user_types.contains(t)) {
                 *user_type = Some(END_USER.to_owned());
             }
-            values[Attr::OrganizationId as usize].get_or_insert_with(|| "All".to_owned());
+            values[builtin(Attr::OrganizationId)].get_or_insert_with(|| "All".to_owned());
         }
-        let user_type = values[Attr::UserType as usize].clone();
-        let attrs: Attrs = Attr::ALL.into_iter().zip(values).filter_map(|(a, v)| Some((a, v?))).collect();
+        let user_type = values[builtin(Attr::UserType)].clone();
+        let attrs: Attrs =
+            Attr::BUILTINS.into_iter().zip(values).filter_map(|(a, v)| Some((a, v?))).collect();
         let roles = self
             .roles
             .iter()
@@ -262,6 +263,11 @@ impl std::fmt::Debug for Mapping {
             .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
+}
+
+/// The slot of a built-in attribute (the mapping compiles no other).
+fn builtin(attr: Attr) -> usize {
+    attr.builtin_index().unwrap_or_default()
 }
 
 fn lookup(su: &SourceUser, name: &str) -> Option<String> {

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
+mod attr;
 mod attrs;
+pub use attr::{Attr, MAX_CUSTOM};
 pub use attrs::Attrs;
 
 /// The stable identity of a source object: `entryUUID`, `nsUniqueId`, `objectGUID` (base64) or,
@@ -52,90 +54,6 @@ impl From<&str> for SourceKey {
 /// The canonical form of a userName for uniqueness: SCIM treats userName case-insensitively.
 pub fn fold_user_name(name: &str) -> String {
     name.to_lowercase()
-}
-
-/// A target user attribute scimsync can set. A closed set: the SCIM paths it writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Attr {
-    #[serde(rename = "userName")]
-    UserName,
-    #[serde(rename = "name.givenName")]
-    GivenName,
-    #[serde(rename = "name.familyName")]
-    FamilyName,
-    #[serde(rename = "displayName")]
-    DisplayName,
-    #[serde(rename = "title")]
-    Title,
-    #[serde(rename = "emails[type eq \"work\"].value")]
-    WorkEmail,
-    #[serde(rename = "phoneNumbers[type eq \"work\"].value")]
-    WorkPhone,
-    #[serde(rename = "phoneNumbers[type eq \"mobile\"].value")]
-    MobilePhone,
-    #[serde(rename = "externalId")]
-    ExternalId,
-    #[serde(rename = "userType")]
-    UserType,
-    #[serde(rename = "organizationId")]
-    OrganizationId,
-}
-
-impl Attr {
-    pub const ALL: [Attr; 11] = [
-        Attr::UserName,
-        Attr::GivenName,
-        Attr::FamilyName,
-        Attr::DisplayName,
-        Attr::Title,
-        Attr::WorkEmail,
-        Attr::WorkPhone,
-        Attr::MobilePhone,
-        Attr::ExternalId,
-        Attr::UserType,
-        Attr::OrganizationId,
-    ];
-
-    /// The name used in config files and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Attr::UserName => "userName",
-            Attr::GivenName => "name.givenName",
-            Attr::FamilyName => "name.familyName",
-            Attr::DisplayName => "displayName",
-            Attr::Title => "title",
-            Attr::WorkEmail => "emails[type eq \"work\"].value",
-            Attr::WorkPhone => "phoneNumbers[type eq \"work\"].value",
-            Attr::MobilePhone => "phoneNumbers[type eq \"mobile\"].value",
-            Attr::ExternalId => "externalId",
-            Attr::UserType => "userType",
-            Attr::OrganizationId => "organizationId",
-        }
-    }
-
-    /// Parses a config key; accepts a few spellings administrators use (`email`, `givenName`).
-    pub fn parse(key: &str) -> Option<Attr> {
-        let k = key.trim();
-        let found = Attr::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(k));
-        found.or(match k.to_ascii_lowercase().as_str() {
-            "givenname" => Some(Attr::GivenName),
-            "familyname" => Some(Attr::FamilyName),
-            "email" | "emails.work" | "mail" => Some(Attr::WorkEmail),
-            "phone" | "phonenumbers.work" => Some(Attr::WorkPhone),
-            "mobile" | "phonenumbers.mobile" => Some(Attr::MobilePhone),
-            _ => None,
-        })
-    }
-
-    pub fn is_phone(self) -> bool {
-        matches!(self, Attr::WorkPhone | Attr::MobilePhone)
-    }
-}
-
-impl fmt::Display for Attr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Where a record came from, for error messages and reports: `path:line`, or for JSON documents

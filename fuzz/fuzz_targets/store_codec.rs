@@ -57,7 +57,7 @@ fn build(u: &mut Unstructured) -> arbitrary::Result<DesiredUser> {
     let key: String = u.arbitrary()?;
     let mut pool: Vec<String> = vec![key.clone(), String::new()];
     let mut values: Vec<(Attr, String)> = Vec::new();
-    for attr in Attr::ALL {
+    for attr in Attr::BUILTINS {
         match u.int_in_range(0u8..=3)? {
             0 => {}
             1 => {

@@ -246,8 +246,8 @@ impl Mapping {
             } else {
                 format!("mapping.user.{name:?}")
             };
-            let Some(attr) = Attr::parse(name) else {
-                let known: Vec<_> = Attr::ALL.iter().map(|a| a.name()).collect();
+            let Some(attr) = Attr::parse(name).ok().filter(|a| a.is_builtin()) else {
+                let known: Vec<_> = Attr::BUILTINS.iter().map(|a| a.name()).collect();
                 errors.push(&key, format!("unknown target attribute: use one of {}", known.join(", ")));
                 continue;
             };
@@ -303,7 +303,7 @@ fn compile_assignments(raw: &[RawAssignment], errors: &mut ConfigErrors) -> Vec<
         };
         let mut set = Vec::new();
         for (name, v) in &a.set {
-            match Attr::parse(name) {
+            match Attr::parse(name).ok().filter(|a| a.is_builtin()) {
                 Some(attr) => set.push((attr, v.clone())),
                 None => errors.push(&format!("{key}.set.{name}"), "unknown target attribute"),
             }

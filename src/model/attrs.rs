@@ -3,27 +3,36 @@
 //! Every desired and every managed user carries one, so their size is most of a large run's
 //! memory: one buffer of the values' bytes and a fixed index, instead of a map node and a string
 //! per value; a managed user whose values equal the desired ones shares them
-//! (`Store::load_snapshot_sharing`).
+//! (`Store::load_snapshot_sharing`). Custom attributes (rare, few) live in the same buffer
+//! behind the built-ins' values, so a user without any pays nothing for them.
 
 use super::Attr;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-const N: usize = Attr::ALL.len();
+const N: usize = Attr::BUILTINS.len();
+
+/// The bytes of one custom attribute's index entry: its id (4 hex digits) and the length of its
+/// value (8 hex digits).
+const ENTRY: usize = 12;
 
 /// Attribute values keyed by [`Attr`], iterated in `Attr` order (as a `BTreeMap` would be).
 ///
-/// The values are concatenated in `Attr` order in `text`; `ends[i]` is where the value of
-/// `Attr::ALL[i]` ends (an absent attribute takes no bytes) and bit `i` of `present` says whether
-/// it is set. The layout is canonical, so the derived equality is equality of the maps. Clones
-/// share `text`: changing a value builds a new one.
+/// The built-ins' values are concatenated in `Attr::BUILTINS` order at the start of `text`;
+/// `ends[i]` is where the value of `Attr::BUILTINS[i]` ends (an absent attribute takes no
+/// bytes) and bit `i` of `present` says whether it is set. Then come `custom` index entries
+/// (see [`ENTRY`]), then the custom attributes' values, both in `Attr` order. The layout is
+/// canonical, so the derived equality is equality of the maps. Clones share `text`: changing a
+/// value builds a new one.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Attrs {
     present: u16,
+    /// How many custom attributes are set (it fits in what would be padding).
+    custom: u16,
     ends: [u32; N],
     text: Arc<str>,
 }
@@ -33,11 +42,13 @@ impl Attrs {
         Attrs::default()
     }
 
-    /// Builds from one optional value per attribute, in `Attr::ALL` order.
-    fn from_slots<S: AsRef<str>>(slots: &[Option<S>; N]) -> Attrs {
-        let len: usize = slots.iter().flatten().map(|v| v.as_ref().len()).sum();
-        let mut text = String::with_capacity(len);
-        let mut attrs = Attrs { present: 0, ends: [0; N], text: Arc::default() };
+    /// Builds from one optional value per built-in attribute, in `Attr::BUILTINS` order, and the
+    /// custom attributes' values, in `Attr` order without repeats.
+    fn from_parts<S: AsRef<str>>(slots: &[Option<S>; N], custom: &[(Attr, S)]) -> Attrs {
+        let len: usize =
+            slots.iter().flatten().chain(custom.iter().map(|(_, v)| v)).map(|v| v.as_ref().len()).sum();
+        let mut text = String::with_capacity(len + custom.len() * ENTRY);
+        let mut attrs = Attrs { present: 0, custom: 0, ends: [0; N], text: Arc::default() };
         for (i, slot) in slots.iter().enumerate() {
             if let Some(v) = slot {
                 text.push_str(v.as_ref());
@@ -45,12 +56,30 @@ impl Attrs {
             }
             attrs.ends[i] = offset(text.len());
         }
+        if !custom.is_empty() {
+            attrs.custom = u16::try_from(custom.len()).expect("custom attributes are fewer than MAX_CUSTOM");
+            for (attr, value) in custom {
+                let _ = write!(text, "{:04x}{:08x}", attr.id(), offset(value.as_ref().len()));
+            }
+            for (_, value) in custom {
+                text.push_str(value.as_ref());
+            }
+        }
         attrs.text = text.into();
         attrs
     }
 
     fn slots(&self) -> [Option<&str>; N] {
         std::array::from_fn(|i| self.at(i))
+    }
+
+    /// The custom attributes' values, in `Attr` order.
+    fn customs(&self) -> Vec<(Attr, &str)> {
+        let mut out = Vec::with_capacity(self.custom.into());
+        let mut it = self.iter();
+        it.next = N;
+        out.extend(it);
+        out
     }
 
     fn at(&self, i: usize) -> Option<&str> {
@@ -61,45 +90,73 @@ impl Attrs {
         Some(&self.text[start..self.ends[i] as usize])
     }
 
+    /// Where the custom attributes' index starts.
+    fn index_start(&self) -> usize {
+        self.ends[N - 1] as usize
+    }
+
+    /// The attribute and value length of custom index entry `k`.
+    fn entry(&self, k: usize) -> (Attr, usize) {
+        let at = self.index_start() + k * ENTRY;
+        let e = &self.text.as_bytes()[at..at + ENTRY];
+        (Attr::from_id(hex(&e[..4]) as u16), hex(&e[4..]))
+    }
+
     pub fn get(&self, attr: &Attr) -> Option<&str> {
-        self.at(*attr as usize)
+        match attr.builtin_index() {
+            Some(i) => self.at(i),
+            None if self.custom == 0 => None,
+            None => {
+                let mut it = self.iter();
+                it.next = N;
+                it.find(|(a, _)| a == attr).map(|(_, v)| v)
+            }
+        }
     }
 
     pub fn contains_key(&self, attr: &Attr) -> bool {
-        self.present & (1 << *attr as usize) != 0
+        match attr.builtin_index() {
+            Some(i) => self.present & (1 << i) != 0,
+            None => (0..usize::from(self.custom)).any(|k| self.entry(k).0 == *attr),
+        }
     }
 
     /// Sets a value, replacing any earlier one.
     pub fn insert(&mut self, attr: Attr, value: &str) {
-        let mut slots = self.slots();
-        slots[attr as usize] = Some(value);
-        *self = Attrs::from_slots(&slots);
+        let (mut slots, mut custom) = (self.slots(), self.customs());
+        match attr.builtin_index() {
+            Some(i) => slots[i] = Some(value),
+            None => match custom.binary_search_by(|(a, _)| a.cmp(&attr)) {
+                Ok(k) => custom[k].1 = value,
+                Err(k) => custom.insert(k, (attr, value)),
+            },
+        }
+        *self = Attrs::from_parts(&slots, &custom);
     }
 
     pub fn remove(&mut self, attr: &Attr) {
         if self.contains_key(attr) {
-            let mut slots = self.slots();
-            slots[*attr as usize] = None;
-            *self = Attrs::from_slots(&slots);
+            self.retain(|a, _| a != *attr);
         }
     }
 
     /// Keeps the attributes for which `keep` answers true.
     pub fn retain(&mut self, mut keep: impl FnMut(Attr, &str) -> bool) {
-        let mut slots = self.slots();
-        let before = slots.iter().flatten().count();
-        for (slot, attr) in slots.iter_mut().zip(Attr::ALL) {
+        let (mut slots, mut custom) = (self.slots(), self.customs());
+        let before = self.len();
+        for (slot, attr) in slots.iter_mut().zip(Attr::BUILTINS) {
             if slot.is_some_and(|v| !keep(attr, v)) {
                 *slot = None;
             }
         }
-        if slots.iter().flatten().count() != before {
-            *self = Attrs::from_slots(&slots);
+        custom.retain(|(a, v)| keep(*a, v));
+        if slots.iter().flatten().count() + custom.len() != before {
+            *self = Attrs::from_parts(&slots, &custom);
         }
     }
 
     pub fn iter(&self) -> Iter<'_> {
-        Iter { attrs: self, next: 0 }
+        Iter { attrs: self, next: 0, custom: 0, at: self.index_start() + usize::from(self.custom) * ENTRY }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = Attr> + '_ {
@@ -107,18 +164,22 @@ impl Attrs {
     }
 
     pub fn len(&self) -> usize {
-        self.present.count_ones() as usize
+        self.present.count_ones() as usize + usize::from(self.custom)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.present == 0
+        self.present == 0 && self.custom == 0
     }
 }
 
 /// The set attributes with their values, in `Attr` order.
 pub struct Iter<'a> {
     attrs: &'a Attrs,
+    /// The next built-in to look at (`N` once they are done).
     next: usize,
+    /// The next custom index entry, and where its value starts.
+    custom: usize,
+    at: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -129,8 +190,15 @@ impl<'a> Iterator for Iter<'a> {
             let i = self.next;
             self.next += 1;
             if let Some(value) = self.attrs.at(i) {
-                return Some((Attr::ALL[i], value));
+                return Some((Attr::BUILTINS[i], value));
             }
+        }
+        if self.custom < usize::from(self.attrs.custom) {
+            let (attr, len) = self.attrs.entry(self.custom);
+            let value = &self.attrs.text[self.at..self.at + len];
+            self.custom += 1;
+            self.at += len;
+            return Some((attr, value));
         }
         None
     }
@@ -151,14 +219,47 @@ fn offset(len: usize) -> u32 {
     u32::try_from(len).expect("a user's attribute values exceed 4 GiB")
 }
 
+/// The number the hex digits `from_parts` wrote stand for.
+fn hex(digits: &[u8]) -> usize {
+    digits.iter().fold(0, |n, &d| n * 16 + (d as char).to_digit(16).unwrap_or(0) as usize)
+}
+
+/// Values by attribute as they are gathered: a later value for the same attribute replaces an
+/// earlier one.
+struct Gather<S> {
+    slots: [Option<S>; N],
+    custom: Vec<(Attr, S)>,
+}
+
+impl<S: AsRef<str>> Gather<S> {
+    fn new() -> Gather<S> {
+        Gather { slots: std::array::from_fn(|_| None), custom: Vec::new() }
+    }
+
+    fn set(&mut self, attr: Attr, value: S) {
+        match attr.builtin_index() {
+            Some(i) => self.slots[i] = Some(value),
+            None => match self.custom.iter_mut().find(|(a, _)| *a == attr) {
+                Some(slot) => slot.1 = value,
+                None => self.custom.push((attr, value)),
+            },
+        }
+    }
+
+    fn build(mut self) -> Attrs {
+        self.custom.sort_by_key(|a| a.0);
+        Attrs::from_parts(&self.slots, &self.custom)
+    }
+}
+
 impl<S: AsRef<str>> FromIterator<(Attr, S)> for Attrs {
     /// A later value for the same attribute replaces an earlier one.
     fn from_iter<I: IntoIterator<Item = (Attr, S)>>(iter: I) -> Attrs {
-        let mut slots: [Option<S>; N] = std::array::from_fn(|_| None);
+        let mut gather = Gather::new();
         for (attr, value) in iter {
-            slots[attr as usize] = Some(value);
+            gather.set(attr, value);
         }
-        Attrs::from_slots(&slots)
+        gather.build()
     }
 }
 
@@ -204,11 +305,11 @@ impl<'de> Deserialize<'de> for Attrs {
                 f.write_str("a map of target attribute names to strings")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs, A::Error> {
-                let mut slots: [Option<Cow<'de, str>>; N] = std::array::from_fn(|_| None);
+                let mut gather: Gather<Cow<'de, str>> = Gather::new();
                 while let Some((attr, value)) = map.next_entry::<Attr, CowStr<'de>>()? {
-                    slots[attr as usize] = Some(value.0);
+                    gather.set(attr, value.0);
                 }
-                Ok(Attrs::from_slots(&slots))
+                Ok(gather.build())
             }
         }
         deserializer.deserialize_map(AttrsVisitor)
@@ -241,89 +342,4 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn behaves_as_the_ordered_map_it_replaces() {
-        let mut map = BTreeMap::new();
-        let mut attrs = Attrs::new();
-        // Inserts, replacements (longer, shorter, empty) and removals, in an order that moves
-        // values in front of and behind each other.
-        let steps: &[(Attr, Option<&str>)] = &[
-            (Attr::Title, Some("Engineer")),
-            (Attr::UserName, Some("ada@example.org")),
-            (Attr::OrganizationId, Some("7")),
-            (Attr::Title, Some("Principal engineer")),
-            (Attr::GivenName, Some("")),
-            (Attr::UserName, None),
-            (Attr::WorkPhone, Some("+49 30 1234")),
-            (Attr::Title, Some("É")),
-            (Attr::GivenName, None),
-            (Attr::ExternalId, Some("x")),
-            (Attr::DisplayName, None),
-        ];
-        for (attr, value) in steps {
-            match value {
-                Some(v) => {
-                    map.insert(*attr, v.to_string());
-                    attrs.insert(*attr, v);
-                }
-                None => {
-                    map.remove(attr);
-                    attrs.remove(attr);
-                }
-            }
-            let want: Vec<(Attr, &str)> = map.iter().map(|(a, v)| (*a, v.as_str())).collect();
-            assert_eq!(attrs.iter().collect::<Vec<_>>(), want);
-            assert_eq!(attrs.len(), map.len());
-            for a in Attr::ALL {
-                assert_eq!(attrs.get(&a), map.get(&a).map(String::as_str), "{a}");
-            }
-            assert_eq!(serde_json::to_string(&attrs).unwrap(), serde_json::to_string(&map).unwrap());
-            let rebuilt: Attrs = map.iter().map(|(a, v)| (*a, v.as_str())).collect();
-            assert_eq!(rebuilt, attrs, "equal maps are equal values");
-        }
-    }
-
-    #[test]
-    fn clones_share_their_values_until_one_changes() {
-        let a = Attrs::from([(Attr::UserName, "a@x"), (Attr::Title, "T")]);
-        let mut b = a.clone();
-        assert!(Arc::ptr_eq(&a.text, &b.text));
-        b.insert(Attr::Title, "U");
-        assert_eq!((a.get(&Attr::Title), b.get(&Attr::Title)), (Some("T"), Some("U")));
-    }
-
-    #[test]
-    fn an_absent_attribute_differs_from_an_empty_one() {
-        let empty = Attrs::from([(Attr::Title, "")]);
-        assert_ne!(empty, Attrs::new());
-        assert_eq!(empty.get(&Attr::Title), Some(""));
-        assert_eq!(Attrs::new().get(&Attr::Title), None);
-    }
-
-    #[test]
-    fn reads_what_the_state_database_holds() {
-        let json = r#"{"userName":"a\u00e9@x","title":"T","organizationId":"All"}"#;
-        let attrs: Attrs = serde_json::from_str(json).unwrap();
-        assert_eq!(attrs.get(&Attr::UserName), Some("aé@x"));
-        assert_eq!(
-            serde_json::to_string(&attrs).unwrap(),
-            r#"{"userName":"aé@x","title":"T","organizationId":"All"}"#
-        );
-        let err = serde_json::from_str::<Attrs>(r#"{"shoeSize":"9"}"#).unwrap_err().to_string();
-        assert!(err.contains("shoeSize"), "{err}");
-        assert!(serde_json::from_str::<Attrs>(r#"{"title":9}"#).is_err());
-    }
-
-    #[test]
-    fn retain_and_later_duplicates() {
-        let mut attrs: Attrs =
-            [(Attr::WorkPhone, "1"), (Attr::Title, "a"), (Attr::Title, "b")].into_iter().collect();
-        assert_eq!(attrs.get(&Attr::Title), Some("b"));
-        attrs.retain(|a, _| !a.is_phone());
-        assert_eq!(attrs.keys().collect::<Vec<_>>(), [Attr::Title]);
-    }
-}
+mod tests;

@@ -223,7 +223,7 @@ fn diff_user(have: &ManagedUser, want: &DesiredUser, roles: &BTreeSet<String>) -
     if have.attrs == want.attrs && &have.roles == roles {
         return changes;
     }
-    for attr in Attr::ALL {
+    for attr in Attr::BUILTINS {
         let (before, after) = (have.attrs.get(&attr), want.attrs.get(&attr));
         if before != after {
             changes.push(Change::Set {

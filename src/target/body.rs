@@ -46,6 +46,8 @@ fn place(d: &Dialect, attr: Attr) -> Place {
         Attr::UserType => Place::Core("userType"),
         Attr::OrganizationId if ninja => Place::Extension("organizationId"),
         Attr::OrganizationId => Place::Dropped,
+        // TODO(target): custom paths
+        _ => Place::Dropped,
     }
 }
 
