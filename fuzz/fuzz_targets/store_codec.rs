@@ -5,8 +5,9 @@
 //! - as stored bytes, read with two keys (a UUID and the empty key) as values and as a created
 //!   user: a read never panics (an error is fine), and whatever reads is written again and must
 //!   read back equal, its second writing being the same bytes as its first;
-//! - as the choices that build a user (values taken from the key, from earlier values or new,
-//!   roles, origin, active flag): written, it must read back equal.
+//! - as the choices that build a user (values of built-in and custom attributes taken from the
+//!   key, from earlier values or new, roles, origin, active flag): written, it must read back
+//!   equal.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Unstructured};
@@ -14,6 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use scimsync::model::{Attr, Attrs, DesiredUser, Origin, SourceKey};
 use scimsync::store::codec::{decode_attrs, decode_created, encode_attrs, encode_created};
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 const KEY: &str = "6f1c9a2e-0000-4000-8000-000000000001";
 
@@ -51,13 +53,29 @@ fn created_round_trip(user: &DesiredUser) {
     assert_eq!(encode_created(&back), stored, "created user written twice differs");
 }
 
+/// The built-in attributes and a few custom ones, interned before any input is read (stored
+/// inputs may intern others, up to the limit).
+fn attributes() -> &'static [Attr] {
+    static ATTRS: OnceLock<Vec<Attr>> = OnceLock::new();
+    ATTRS.get_or_init(|| {
+        let custom = [
+            "nickName",
+            "name.formatted",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "addresses[type eq \"work\"].locality",
+        ];
+        let custom = custom.map(|p| Attr::parse(p).expect("a valid path"));
+        Attr::BUILTINS.into_iter().chain(custom).collect()
+    })
+}
+
 /// A user built from the input: every value is absent, the key, an earlier value (a reference in
 /// the stored form) or new text.
 fn build(u: &mut Unstructured) -> arbitrary::Result<DesiredUser> {
     let key: String = u.arbitrary()?;
     let mut pool: Vec<String> = vec![key.clone(), String::new()];
     let mut values: Vec<(Attr, String)> = Vec::new();
-    for attr in Attr::BUILTINS {
+    for &attr in attributes() {
         match u.int_in_range(0u8..=3)? {
             0 => {}
             1 => {
@@ -87,6 +105,7 @@ fn build(u: &mut Unstructured) -> arbitrary::Result<DesiredUser> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    attributes();
     // The input as stored bytes.
     for key in [SourceKey::from(KEY), SourceKey::from("")] {
         if let Ok(attrs) = decode_attrs(data, &key) {

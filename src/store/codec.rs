@@ -7,9 +7,11 @@
 //! to an earlier attribute's value (the work email usually repeats `userName`) is a reference.
 //!
 //! ```text
-//! attrs   := FORMAT n (code count)ⁿ        FORMAT = 1; n, the number of values, a varint
-//! count   := varint: 0 = the row's key; 1 = the value of the attribute whose code follows
-//!            (an earlier one); c ≥ 2 = c − 2 bytes of UTF-8 follow
+//! attrs   := FORMAT n (attr count)ⁿ        FORMAT = 1; n, the number of values, a varint
+//! attr    := code                          a built-in attribute, code ≥ 1
+//!          | 0 name                        a custom attribute: its path as varint length, UTF-8
+//! count   := varint: 0 = the row's key; 1 = the value of the built-in attribute whose code
+//!            follows (an earlier one); c ≥ 2 = c − 2 bytes of UTF-8 follow
 //! created := FORMAT origin active roles attrs
 //! origin  := varint length, UTF-8 (`path:line`)
 //! active  := 0 | 1
@@ -17,13 +19,19 @@
 //! ```
 //!
 //! Varints are LEB128 (7 bits a byte, low bits first). The codes are part of the format: a new
-//! attribute gets a new code, no code is ever reused. Rows written before the format (JSON text)
-//! are still read; they take this form when next written.
+//! built-in attribute gets a new code, no code is ever reused. A custom attribute (any other
+//! SCIM path the mapping names) is stored by its path, so what a row holds does not depend on
+//! which attributes the process has seen; it comes after the built-ins (`Attr` order) and is
+//! never referred to. Rows written before the format (JSON text) are still read; they take this
+//! form when next written.
 
 use crate::model::{Attr, Attrs, DesiredUser, SourceKey};
 use std::collections::BTreeSet;
 
 const FORMAT: u8 = 1;
+
+/// The code that says a custom attribute's path follows.
+const CUSTOM: u8 = 0;
 
 /// The stored code of each attribute. Append only.
 const CODES: [(Attr, u8); 11] = [
@@ -40,8 +48,9 @@ const CODES: [(Attr, u8); 11] = [
     (Attr::OrganizationId, 11),
 ];
 
+/// A built-in attribute's code; `CUSTOM` for any other.
 fn code(attr: Attr) -> u8 {
-    CODES.iter().find(|(a, _)| *a == attr).map_or(0, |(_, c)| *c)
+    CODES.iter().find(|(a, _)| *a == attr).map_or(CUSTOM, |(_, c)| *c)
 }
 
 fn attr(code: u8) -> Option<Attr> {
@@ -56,6 +65,9 @@ pub fn encode_attrs(attrs: &Attrs, key: &SourceKey, out: &mut Vec<u8>) {
     for (a, value) in attrs {
         let c = code(a);
         out.push(c);
+        if c == CUSTOM {
+            bytes(a.name().as_bytes(), out);
+        }
         if value == key.0 && !value.is_empty() {
             varint(0, out);
         } else if let Some((same, _)) = earlier.iter().find(|(_, v)| *v == value && !v.is_empty()) {
@@ -65,7 +77,9 @@ pub fn encode_attrs(attrs: &Attrs, key: &SourceKey, out: &mut Vec<u8>) {
             varint(value.len() as u64 + 2, out);
             out.extend_from_slice(value.as_bytes());
         }
-        earlier.push((c, value));
+        if c != CUSTOM {
+            earlier.push((c, value));
+        }
     }
 }
 
@@ -185,7 +199,14 @@ impl<'a> Reader<'a> {
         let mut values: Vec<(Attr, &str)> = Vec::new();
         for _ in 0..n {
             let c = self.byte("attribute code")?;
-            let a = attr(c).ok_or_else(|| format!("unknown attribute code {c} at byte {}", self.at - 1))?;
+            let a = match c {
+                CUSTOM => {
+                    let at = self.at;
+                    let name = self.text("attribute path")?;
+                    Attr::from_name(name).map_err(|e| format!("the attribute at byte {at}: {e}"))?
+                }
+                c => attr(c).ok_or_else(|| format!("unknown attribute code {c} at byte {}", self.at - 1))?,
+            };
             let value = match self.varint("value length")? {
                 0 => key.0.as_str(),
                 1 => {
@@ -258,6 +279,70 @@ mod tests {
             encode_attrs(&attrs, &k, &mut out);
             assert_eq!(decode_attrs(&out, &k).unwrap(), attrs, "{out:?}");
         }
+    }
+
+    /// Rows as the format has always written them read the same.
+    #[test]
+    fn rows_of_built_in_attributes_read_as_they_always_did() {
+        let k = key();
+        // userName "ada", title "Engineer", work email = userName, externalId = the key.
+        let mut stored = vec![1, 4, 1, 5, b'a', b'd', b'a', 5, 10];
+        stored.extend_from_slice(b"Engineer");
+        stored.extend_from_slice(&[6, 1, 1, 9, 0]);
+        let want = Attrs::from([
+            (Attr::UserName, "ada"),
+            (Attr::Title, "Engineer"),
+            (Attr::WorkEmail, "ada"),
+            (Attr::ExternalId, k.0.as_str()),
+        ]);
+        assert_eq!(decode_attrs(&stored, &k).unwrap(), want);
+        let mut again = Vec::new();
+        encode_attrs(&want, &k, &mut again);
+        assert_eq!(again, stored, "and are written as before");
+    }
+
+    #[test]
+    fn custom_attributes_are_stored_by_path() {
+        let k = key();
+        let department = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+        let locality = "addresses[type eq \"work\"].locality";
+        let attrs = Attrs::from([
+            (Attr::UserName, "ada@example.com"),
+            (Attr::parse(locality).unwrap(), "Zürich"),
+            (Attr::parse(department).unwrap(), "R&D"),
+            (Attr::parse("nickName").unwrap(), "ada@example.com"),
+            (Attr::parse("name.formatted").unwrap(), ""),
+            (Attr::parse("employeeNumber").unwrap(), k.0.as_str()),
+        ]);
+        let mut out = Vec::new();
+        encode_attrs(&attrs, &k, &mut out);
+        assert_eq!(decode_attrs(&out, &k).unwrap(), attrs);
+        // Format, count, userName; then in `Attr` order, each custom one as 0 and its path.
+        let mut want = vec![1, 6, 1, 17];
+        want.extend_from_slice(b"ada@example.com");
+        for (path, value) in [
+            (locality, &[2 + 7][..]),
+            ("employeeNumber", &[0]),
+            ("name.formatted", &[2]),
+            ("nickName", &[1, 1]),
+            (department, &[5]),
+        ] {
+            want.push(0);
+            want.push(path.len() as u8);
+            want.extend_from_slice(path.as_bytes());
+            want.extend_from_slice(value);
+            if path == locality {
+                want.extend_from_slice("Zürich".as_bytes());
+            }
+            if path == department {
+                want.extend_from_slice(b"R&D");
+            }
+        }
+        assert_eq!(out, want);
+        // A custom attribute is never referred to: its code says nothing of which it was.
+        assert!(decode_attrs(&[1, 2, 0, 1, b'a', 3, b'x', 4, 1, 0], &k).unwrap_err().contains("code 0"));
+        let err = decode_attrs(&[1, 1, 0, 3, b'a', b' ', b'b', 2], &k).unwrap_err();
+        assert!(err.contains("at byte 3") && err.contains("\"a b\" is not a SCIM attribute path"), "{err}");
     }
 
     #[test]

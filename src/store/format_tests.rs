@@ -128,3 +128,46 @@ fn a_damaged_row_is_reported_with_its_key() {
     let err = store.audit(None, 10).unwrap_err().to_string();
     assert!(err.contains("audit.details of k1"), "{err}");
 }
+
+#[test]
+fn custom_attributes_are_stored_and_read_back_with_the_user() {
+    let mut store = Store::in_memory().unwrap();
+    let path = |p: &str| Attr::parse(p).unwrap();
+    let user = DesiredUser::builder("k1", "ada@example.com")
+        .attr(path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"), "R&D")
+        .attr(path("addresses[type eq \"work\"].locality"), "Zürich")
+        .attr(path("name.formatted"), "Ada Lovelace")
+        .attr(Attr::Title, "Engineer")
+        .build();
+    let create = Op::CreateUser { user: user.clone() };
+    commit(&mut store, std::slice::from_ref(&create));
+    assert_eq!(text(&store, "SELECT typeof(attrs) FROM users"), "blob");
+    let managed = store.load_snapshot().unwrap().users[&SourceKey::from("k1")].clone();
+    assert_eq!(managed.attrs, user.attrs);
+    assert_eq!(store.audit(None, 10).unwrap()[0].details, serde_json::to_value(&create).unwrap());
+
+    // A custom attribute changed and another removed, as an update's changes say.
+    let changes = vec![
+        Change::Set {
+            attr: path("name.formatted"),
+            before: Some("Ada Lovelace".into()),
+            after: Some("Ada King".into()),
+        },
+        Change::Set {
+            attr: path("addresses[type eq \"work\"].locality"),
+            before: Some("Zürich".into()),
+            after: None,
+        },
+    ];
+    let update = Op::UpdateUser {
+        key: SourceKey::from("k1"),
+        user_name: user.user_name().into(),
+        changes,
+        recreate: None,
+    };
+    commit(&mut store, std::slice::from_ref(&update));
+    let after = store.load_snapshot().unwrap().users[&SourceKey::from("k1")].clone();
+    assert_eq!(after.attrs.get(&path("name.formatted")), Some("Ada King"));
+    assert!(!after.attrs.contains_key(&path("addresses[type eq \"work\"].locality")));
+    assert_eq!(after.attrs.len(), 4);
+}
