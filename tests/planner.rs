@@ -2,6 +2,8 @@
 //! snapshots. Fixture lines:
 //!   `user KEY USERNAME [attr=value …] [inactive] [roles=A,B]` and `group KEY NAME: MEMBER…`
 //! under `desired:` or `snapshot:` (snapshot users take `id=T`; `inactive` there means deactivated).
+//! An attribute is a short name (`given`, `title`, …) or any SCIM path, `~` standing for a space
+//! (`addresses[type~eq~"work"].locality=Zürich`); in a value `_` stands for a space.
 
 use expect_test::{expect, Expect};
 use scimsync::model::{Attr, DesiredGroup, DesiredState, DesiredUser, Skip, SourceKey};
@@ -18,7 +20,7 @@ fn attr(name: &str) -> Attr {
         "org" => Attr::OrganizationId,
         "title" => Attr::Title,
         "email" => Attr::WorkEmail,
-        other => panic!("unknown fixture attribute {other}"),
+        path => Attr::parse(&path.replace('~', " ")).unwrap_or_else(|e| panic!("fixture attribute: {e}")),
     }
 }
 
@@ -206,6 +208,53 @@ fn updates_are_minimal_and_removals_explicit() {
             Plan: 0 users to create, 1 to update, 0 to reactivate, 0 to deactivate, 0 to delete; 0 groups to create, 0 to update, 0 to delete; 0 held, 0 skipped, 0 warnings.
         "#]],
     );
+}
+
+/// Custom attributes (any path the mapping names) are planned as the built-ins are: set on
+/// create, changed, added and removed by updates, after the built-ins and in the order of their
+/// names.
+#[test]
+fn custom_attributes_are_created_updated_and_removed_like_built_in_ones() {
+    let department = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+    let fixture = format!(
+        "desired:
+           user u1 alice@x title=Boss {department}=R&D name.formatted=Alice_Smith
+           user u2 bob@x nickName=Bobby addresses[type~eq~\"work\"].locality=Zürich
+           user u3 carol@x {department}=Sales
+         snapshot:
+           user u1 alice@x title=Boss {department}=Research name.formatted=Alice_Smith
+           user u2 bob@x nickName=Bob name.formatted=Bob_Jones"
+    );
+    check(
+        &fixture,
+        expect![[r#"
+            scimsync will perform the following actions:
+
+              + user carol@x
+                  userName                       "carol@x"
+                  urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department "Sales"
+              ~ user alice@x
+                  urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department "Research" → "R&D"
+              ~ user bob@x
+                  addresses[type eq "work"].locality (none) → "Zürich"
+                  name.formatted                 "Bob Jones" → (none)
+                  nickName                       "Bob" → "Bobby"
+
+            Plan: 1 users to create, 2 to update, 0 to reactivate, 0 to deactivate, 0 to delete; 0 groups to create, 0 to update, 0 to delete; 0 held, 0 skipped, 0 warnings.
+        "#]],
+    );
+    // The plan as saved and read back in another process names the same attributes; applied to
+    // the snapshot, it leaves nothing to do.
+    let p = parse(&fixture);
+    let plan = reconcile::plan(&desired_of(&p), &p.snapshot, &Policy::default());
+    let saved = serde_json::to_string(&plan).unwrap();
+    assert!(saved.contains(r#""attr":"addresses[type eq \"work\"].locality""#), "{saved}");
+    assert_eq!(serde_json::from_str::<reconcile::Plan>(&saved).unwrap(), plan);
+    let mut snapshot = p.snapshot.clone();
+    for (i, op) in plan.ops.iter().enumerate() {
+        snapshot.apply(op, Some(&format!("new-{i}")));
+    }
+    assert!(reconcile::plan(&desired_of(&p), &snapshot, &Policy::default()).ops.is_empty());
 }
 
 #[test]

@@ -223,14 +223,20 @@ fn diff_user(have: &ManagedUser, want: &DesiredUser, roles: &BTreeSet<String>) -
     if have.attrs == want.attrs && &have.roles == roles {
         return changes;
     }
-    for attr in Attr::BUILTINS {
-        let (before, after) = (have.attrs.get(&attr), want.attrs.get(&attr));
-        if before != after {
-            changes.push(Change::Set {
-                attr,
-                before: before.map(str::to_owned),
-                after: after.map(str::to_owned),
-            });
+    // Both users' attributes, merged in `Attr` order: every attribute either has.
+    let (mut before, mut after) = (have.attrs.iter().peekable(), want.attrs.iter().peekable());
+    loop {
+        let (attr, b, a) = match (before.peek(), after.peek()) {
+            (None, None) => break,
+            (Some(&(x, _)), Some(&(y, _))) if x == y => {
+                (x, before.next().map(|e| e.1), after.next().map(|e| e.1))
+            }
+            (Some(&(x, _)), Some(&(y, _))) if x < y => (x, before.next().map(|e| e.1), None),
+            (Some(&(x, _)), None) => (x, before.next().map(|e| e.1), None),
+            (_, Some(&(y, _))) => (y, None, after.next().map(|e| e.1)),
+        };
+        if b != a {
+            changes.push(Change::Set { attr, before: b.map(str::to_owned), after: a.map(str::to_owned) });
         }
     }
     if &have.roles != roles {
