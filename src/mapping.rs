@@ -173,7 +173,7 @@ impl Mapping {
     ) -> Result<DesiredUser, String> {
         let origin = su.record.origin.clone();
         let mut scope = None;
-        let mut values: [Option<String>; Attr::BUILTINS.len()] = Default::default();
+        let mut values = Values::default();
         for (attr, rule) in &self.rules {
             let value = match rule {
                 Rule::Value(v) => Some(v.clone()),
@@ -184,17 +184,17 @@ impl Mapping {
                 }
             };
             if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-                values[builtin(*attr)] = Some(v.trim().to_owned());
+                *values.slot(*attr) = Some(v.trim().to_owned());
             }
         }
         if let Some(a) =
             self.assignments.iter().find(|a| su.groups.iter().any(|g| g.eq_ignore_ascii_case(&a.group)))
         {
             for (attr, v) in &a.set {
-                values[builtin(*attr)] = Some(v.clone());
+                *values.slot(*attr) = Some(v.clone());
             }
         }
-        let Some(user_name) = values[builtin(Attr::UserName)].clone() else {
+        let Some(user_name) = values.slot(Attr::UserName).clone() else {
             return Err(match self.rules.get(&Attr::UserName) {
                 Some(Rule::From(names)) => {
                     format!("no userName: none of {} has a value ({})", names.join(", "), found_in(su, names))
@@ -222,9 +222,9 @@ impl Mapping {
                     "userName {user_name:?} is not an email address, which a ninjaone target requires"
                 ));
             }
-            values[builtin(Attr::WorkPhone)] = None;
-            values[builtin(Attr::MobilePhone)] = None;
-            let user_type = &mut values[builtin(Attr::UserType)];
+            *values.slot(Attr::WorkPhone) = None;
+            *values.slot(Attr::MobilePhone) = None;
+            let user_type = values.slot(Attr::UserType);
             match user_type {
                 None => *no_type += 1,
                 Some(t) if self.user_types.contains(t) => {}
@@ -238,11 +238,10 @@ impl Mapping {
             if !user_type.as_ref().is_some_and(|t| self.user_types.contains(t)) {
                 *user_type = Some(END_USER.to_owned());
             }
-            values[builtin(Attr::OrganizationId)].get_or_insert_with(|| "All".to_owned());
+            values.slot(Attr::OrganizationId).get_or_insert_with(|| "All".to_owned());
         }
-        let user_type = values[builtin(Attr::UserType)].clone();
-        let attrs: Attrs =
-            Attr::BUILTINS.into_iter().zip(values).filter_map(|(a, v)| Some((a, v?))).collect();
+        let user_type = values.slot(Attr::UserType).clone();
+        let attrs = values.into_attrs();
         let roles = self
             .roles
             .iter()
@@ -265,9 +264,33 @@ impl std::fmt::Debug for Mapping {
     }
 }
 
-/// The slot of a built-in attribute (the mapping compiles no other).
-fn builtin(attr: Attr) -> usize {
-    attr.builtin_index().unwrap_or_default()
+/// One user's values while it is mapped: a slot per built-in attribute, then the custom
+/// attributes its rules set (none allocated for a mapping without them).
+#[derive(Default)]
+struct Values {
+    builtin: [Option<String>; Attr::BUILTINS.len()],
+    custom: Vec<(Attr, Option<String>)>,
+}
+
+impl Values {
+    fn slot(&mut self, attr: Attr) -> &mut Option<String> {
+        if let Some(i) = attr.builtin_index() {
+            return &mut self.builtin[i];
+        }
+        let k = match self.custom.iter().position(|(a, _)| *a == attr) {
+            Some(k) => k,
+            None => {
+                self.custom.push((attr, None));
+                self.custom.len() - 1
+            }
+        };
+        &mut self.custom[k].1
+    }
+
+    fn into_attrs(self) -> Attrs {
+        let builtin = Attr::BUILTINS.into_iter().zip(self.builtin);
+        builtin.chain(self.custom).filter_map(|(a, v)| Some((a, v?))).collect()
+    }
 }
 
 fn lookup(su: &SourceUser, name: &str) -> Option<String> {

@@ -186,7 +186,7 @@ fn bad_rules_are_config_errors_with_keys() {
         r#"
         [user]
         title = { value = "x", from = "y" }
-        nosuch = { value = "x" }
+        "no such" = { value = "x" }
         displayName = { expr = "1 +" }
         [[roles]]
         group = "g"
@@ -197,8 +197,148 @@ fn bad_rules_are_config_errors_with_keys() {
     let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["mapping.user.displayName", "mapping.user.nosuch", "mapping.user.title", "mapping.roles[0]"]
+        ["mapping.user.displayName", "mapping.user.\"no such\"", "mapping.user.title", "mapping.roles[0]"]
     );
+}
+
+const DEPARTMENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+
+/// Any attribute path of the target's schemas can be mapped, by every kind of rule and by group
+/// assignments; the user carries it under its path.
+#[test]
+fn any_target_attribute_path_is_mapped() {
+    let d = map(
+        &r#"
+        [user]
+        "name.formatted" = { expr = '(has(user.givenname) ? user.givenname + " " : "") + user.sn' }
+        "DEPARTMENT" = { value = "Operations" }
+        'addresses[type eq "work"].locality' = { from = ["l", "o"] }
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value" = { from = "manager" }
+        nickName = { from = "uid" }
+
+        [[group_assignments]]
+        group = "helpdesk"
+        set = { "DEPARTMENT" = "Help desk", "emails[type eq \"home\"].value" = "help@x.com" }
+        "#
+        .replace("DEPARTMENT", DEPARTMENT),
+        Profile::Generic,
+    );
+    let path = |p: &str| Attr::parse(p).unwrap();
+    let tech = user(&d, "tech@x.com");
+    assert_eq!(tech.attrs.get(&path("name.formatted")), Some("Tina Tech"));
+    assert_eq!(tech.attrs.get(&path(DEPARTMENT)), Some("Help desk"), "the group assignment wins");
+    assert_eq!(tech.attrs.get(&path("emails[type eq \"home\"].value")), Some("help@x.com"));
+    assert_eq!(tech.attrs.get(&path("addresses[type eq \"work\"].locality")), Some("Globex"));
+    assert_eq!(tech.attrs.get(&path("nickName")), Some("tech"));
+    assert!(!tech
+        .attrs
+        .contains_key(&path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")));
+    let end = user(&d, "end@x.com");
+    assert_eq!(end.attrs.get(&path("name.formatted")), Some("User"));
+    assert_eq!(end.attrs.get(&path(DEPARTMENT)), Some("Operations"));
+    assert!(!end.attrs.contains_key(&path("addresses[type eq \"work\"].locality")), "no l, no o");
+    // Built-ins first, then the custom attributes by name: the order reports and plans show.
+    let names: Vec<&str> = tech.attrs.keys().map(|a| a.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "userName",
+            "name.givenName",
+            "name.familyName",
+            "emails[type eq \"work\"].value",
+            "phoneNumbers[type eq \"work\"].value",
+            "externalId",
+            "addresses[type eq \"work\"].locality",
+            "emails[type eq \"home\"].value",
+            "name.formatted",
+            "nickName",
+            DEPARTMENT,
+        ]
+    );
+}
+
+fn compile_errors(toml: &str, profile: Profile) -> Vec<String> {
+    let raw: RawMapping = toml::from_str(toml).expect("mapping toml");
+    let err = Mapping::compile(&raw, profile, SourceKind::Ldif, &[]).expect_err("refused");
+    err.0.iter().map(|e| format!("{}: {}", e.key, e.message)).collect()
+}
+
+/// What is not an attribute path is refused under its key, saying what a path looks like; two
+/// keys for one attribute are refused too.
+#[test]
+fn a_key_that_is_no_attribute_path_is_a_config_error() {
+    let errors = compile_errors(
+        r#"
+        [user]
+        "emails[type eq home].value" = { value = "x" }
+        nickName = { value = "a" }
+        NickName = { value = "b" }
+        [[group_assignments]]
+        group = "g"
+        set = { "department!" = "x" }
+        "#,
+        Profile::Generic,
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("mapping.user.\"emails[type eq home].value\": unknown target attribute"),
+        "{errors:#?}"
+    );
+    assert!(errors[0].contains("name.formatted") && errors[0].contains("[type eq \"work\"]"), "{errors:#?}");
+    assert!(
+        errors[1].starts_with(
+            "mapping.user.nickName: names the same target attribute (NickName) as mapping.user.NickName"
+        ),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[2].starts_with("mapping.group_assignments[0].set.\"department!\": unknown target attribute"),
+        "{errors:#?}"
+    );
+    let errors = compile_errors(
+        "[user]
+active = { value = \"true\" }
+",
+        Profile::Generic,
+    );
+    assert!(
+        errors[0].starts_with("mapping.user.active:") && errors[0].contains("mapping.active"),
+        "{errors:#?}"
+    );
+}
+
+/// ninjaone takes no phone number: a phone path beyond the built-in ones is a config error
+/// naming its key (the built-in phone rules stay ignored with a warning, as they always were).
+#[test]
+fn phone_paths_are_config_errors_under_ninjaone() {
+    let rules = r#"
+        [user]
+        'phoneNumbers[type eq "home"].value' = { from = "homePhone" }
+        mobile = { from = "mobile" }
+        [[group_assignments]]
+        group = "g"
+        set = { "urn:ietf:params:scim:schemas:core:2.0:User:phoneNumbers[type eq \"fax\"].value" = "1" }
+        "#;
+    let errors = compile_errors(rules, Profile::NinjaOne);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("mapping.user.\"phoneNumbers[type eq \\\"home\\\"].value\": phone numbers are never sent to a ninjaone target"),
+        "{errors:#?}"
+    );
+    assert!(errors[1].starts_with("mapping.group_assignments[0].set.\"urn:"), "{errors:#?}");
+    assert!(errors.iter().all(|e| e.contains("target.profile = \"ninjaone\"")), "{errors:#?}");
+    // The generic profile sends them.
+    let raw: RawMapping = toml::from_str(rules).unwrap();
+    let (_, warnings) = Mapping::compile(&raw, Profile::Generic, SourceKind::Ldif, &[]).expect("compiles");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let raw: RawMapping = toml::from_str(
+        "[user]
+mobile = { from = \"mobile\" }
+",
+    )
+    .unwrap();
+    let (_, warnings) = Mapping::compile(&raw, Profile::NinjaOne, SourceKind::Ldif, &[]).expect("compiles");
+    assert!(warnings[0].contains("mapping.user.mobile: phone numbers are never sent"), "{warnings:?}");
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn every_problem_is_reported_at_once_with_its_key() {
             listen = "0.0.0.0:9464"
             [mapping.user]
             title = { expr = "user.(" }
-            nosuch = { value = "x" }
+            "no such" = { value = "x" }
             [policy]
             membership_chunk = 0
             default_deprovision = "shred"
@@ -83,7 +83,7 @@ fn every_problem_is_reported_at_once_with_its_key() {
             "schedule.cron",
             "metrics.listen",
             "mapping.user.title",
-            "mapping.user.nosuch",
+            "mapping.user.\"no such\"",
             "policy.membership_chunk",
             "policy.default_deprovision",
         ] {

@@ -240,15 +240,10 @@ impl Mapping {
             .into_iter()
             .map(|(a, from)| (a, Rule::From(from.iter().map(|s| s.to_string()).collect())))
             .collect();
+        let mut named: BTreeMap<Attr, String> = BTreeMap::new();
         for (name, rule) in &raw.user {
-            let key = if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                format!("mapping.user.{name}")
-            } else {
-                format!("mapping.user.{name:?}")
-            };
-            let Some(attr) = Attr::parse(name).ok().filter(|a| a.is_builtin()) else {
-                let known: Vec<_> = Attr::BUILTINS.iter().map(|a| a.name()).collect();
-                errors.push(&key, format!("unknown target attribute: use one of {}", known.join(", ")));
+            let key = config_key("mapping.user", name);
+            let Some(attr) = target_attr(&key, name, profile, &mut named, &mut errors) else {
                 continue;
             };
             if let Some(r) = compile_rule(&env, &key, rule, &mut errors) {
@@ -260,7 +255,7 @@ impl Mapping {
                 ));
             }
         }
-        let assignments = compile_assignments(&raw.group_assignments, &mut errors);
+        let assignments = compile_assignments(&raw.group_assignments, profile, &mut errors);
         let roles = compile_roles(&raw.roles, profile, user_types, &mut errors);
         let active = raw
             .active
@@ -293,7 +288,11 @@ impl Mapping {
 }
 
 /// `mapping.group_assignments`: members of a source group get fixed values.
-fn compile_assignments(raw: &[RawAssignment], errors: &mut ConfigErrors) -> Vec<Assignment> {
+fn compile_assignments(
+    raw: &[RawAssignment],
+    profile: Profile,
+    errors: &mut ConfigErrors,
+) -> Vec<Assignment> {
     let mut assignments = Vec::new();
     for (i, a) in raw.iter().enumerate() {
         let key = format!("mapping.group_assignments[{i}]");
@@ -302,15 +301,58 @@ fn compile_assignments(raw: &[RawAssignment], errors: &mut ConfigErrors) -> Vec<
             continue;
         };
         let mut set = Vec::new();
+        let mut named = BTreeMap::new();
         for (name, v) in &a.set {
-            match Attr::parse(name).ok().filter(|a| a.is_builtin()) {
-                Some(attr) => set.push((attr, v.clone())),
-                None => errors.push(&format!("{key}.set.{name}"), "unknown target attribute"),
+            let key = config_key(&format!("{key}.set"), name);
+            if let Some(attr) = target_attr(&key, name, profile, &mut named, errors) {
+                set.push((attr, v.clone()));
             }
         }
         assignments.push(Assignment { group, set });
     }
     assignments
+}
+
+/// `section.name`, the name quoted as TOML writes it when it is not a bare key.
+fn config_key(section: &str, name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        format!("{section}.{name}")
+    } else {
+        format!("{section}.{name:?}")
+    }
+}
+
+/// The target attribute a mapping key names, or `None` with the problem recorded under `key`:
+/// not a SCIM attribute path, the same attribute as another key of the table (`named`), or a
+/// phone number not among the built-in ones under ninjaone (which takes none; the built-in
+/// phone rules of older configs are ignored with a warning).
+fn target_attr(
+    key: &str,
+    name: &str,
+    profile: Profile,
+    named: &mut BTreeMap<Attr, String>,
+    errors: &mut ConfigErrors,
+) -> Option<Attr> {
+    let attr = match Attr::parse(name) {
+        Ok(attr) => attr,
+        Err(e) => {
+            errors.push(key, format!("unknown target attribute: {e}"));
+            return None;
+        }
+    };
+    if let Some(other) = named.get(&attr) {
+        errors.push(key, format!("names the same target attribute ({attr}) as {other}: keep one of them"));
+        return None;
+    }
+    named.insert(attr, key.to_owned());
+    if profile == Profile::NinjaOne && attr.is_phone() && !attr.is_builtin() {
+        errors.push(
+            key,
+            "phone numbers are never sent to a ninjaone target (target.profile = \"ninjaone\"): remove this rule",
+        );
+        return None;
+    }
+    Some(attr)
 }
 
 /// `mapping.roles`: group → role rules; under ninjaone a rule's user type must be one the
