@@ -222,3 +222,31 @@ fn the_example_config_the_messages_point_to_exists_and_is_valid() {
     let out = run(&example, &["check", "--offline"]);
     assert_eq!(out.code, Some(0), "{out}");
 }
+
+/// ninjaone takes no phone number: a phone path the mapping names is a config error under its
+/// key, beside any other problem of the mapping's keys.
+#[test]
+fn a_phone_path_under_ninjaone_is_a_config_error_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[source]
+path = "x.ldif"
+[target]
+profile = "ninjaone"
+[mapping.user]
+'phoneNumbers[type eq "home"].value' = { from = "homePhone" }
+"name formatted" = { from = "cn" }
+"name.formatted" = { from = "cn" }
+"#;
+    let config = write_config(dir.path(), "phone.toml", text);
+    let out = run(&config, &["check", "--offline"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("(2 problems)"), "{out}");
+    let line =
+        |key: &str| out.stderr.lines().map(str::trim_start).find(|l| l.starts_with(key)).map(str::to_owned);
+    let phone =
+        line(r#"mapping.user."phoneNumbers[type eq \"home\"].value": "#).unwrap_or_else(|| panic!("{out}"));
+    assert!(phone.contains("never sent to a ninjaone target"), "{out}");
+    let bad = line(r#"mapping.user."name formatted": "#).unwrap_or_else(|| panic!("{out}"));
+    assert!(bad.contains("is not a SCIM attribute path") && bad.contains("name.formatted"), "{out}");
+}
