@@ -1,6 +1,7 @@
 //! The dialect settings against both real servers: updates and member changes by GET + PUT keep
-//! what scimsync does not manage, and the create body follows `name_formatted`,
-//! `multi_valued_type` and `members_on_create`.
+//! what scimsync does not manage, the create body follows `name_formatted`,
+//! `multi_valued_type` and `members_on_create`, and any schema attribute a mapping names
+//! (extension, sub-attribute, typed entry) is created and updated.
 
 use crate::support;
 
@@ -150,4 +151,46 @@ async fn the_create_follows_the_dialect() {
     let gid = client.create_group("Strict").await.unwrap();
     let group = raw.resource(&format!("/Groups/{gid}")).await;
     assert!(group.get("members").is_none_or(|m| m == &json!([])), "{group}");
+}
+
+#[tokio::test]
+async fn any_schema_attribute_is_created_and_updated() {
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let (url, token) = ScimServer::shared().tenant();
+    let raw = Raw::new(&url, &token);
+    let generic = client(&url, &token, Dialect::preset(Profile::Generic));
+    let attr = |path: &str| Attr::parse(path).unwrap();
+    let department = attr(&format!("{ENTERPRISE}:department"));
+    let locality = attr(r#"addresses[type eq "work"].locality"#);
+    let formatted = attr("name.formatted");
+    let user = DesiredUser::builder("key-k", "katherine@example.com")
+        .attr(Attr::GivenName, "Katherine")
+        .attr(formatted, "Katherine Johnson")
+        .attr(department, "Flight Research")
+        .attr(locality, "Hampton")
+        .build();
+    let id = generic.create_user(&user).await.unwrap();
+    let doc = raw.resource(&format!("/Users/{id}")).await;
+    assert_eq!(doc["name"], json!({"givenName": "Katherine", "formatted": "Katherine Johnson"}));
+    assert_eq!(doc[ENTERPRISE]["department"], "Flight Research", "{doc}");
+    assert_eq!(doc["addresses"][0]["type"], "work");
+    assert_eq!(doc["addresses"][0]["locality"], "Hampton");
+    assert!(doc["schemas"].as_array().unwrap().contains(&json!(ENTERPRISE)), "{doc}");
+
+    let changes = [
+        set(department, Some("Flight Research"), Some("Analysis")),
+        set(locality, Some("Hampton"), Some("Newport News")),
+        set(formatted, Some("Katherine Johnson"), None),
+    ];
+    generic.update_user(&id, &changes).await.unwrap();
+    let doc = raw.resource(&format!("/Users/{id}")).await;
+    assert_eq!(doc[ENTERPRISE]["department"], "Analysis");
+    assert_eq!(doc["addresses"][0]["locality"], "Newport News");
+    assert!(doc["name"].get("formatted").is_none(), "{doc}");
+    // The same by PUT.
+    let put = client(&url, &token, put_dialect());
+    put.update_user(&id, &[set(department, Some("Analysis"), Some("Computing"))]).await.unwrap();
+    let doc = raw.resource(&format!("/Users/{id}")).await;
+    assert_eq!(doc[ENTERPRISE]["department"], "Computing");
+    assert_eq!(doc["addresses"][0]["locality"], "Newport News", "kept by the PUT");
 }

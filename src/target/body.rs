@@ -22,6 +22,9 @@ enum Place {
     Typed { attr: &'static str, kind: &'static str, primary: bool },
     /// An attribute of the ninjaone extension.
     Extension(&'static str),
+    /// Any other attribute path the mapping names: `name.formatted`,
+    /// `addresses[type eq "work"].locality`, `urn:…:enterprise:2.0:User:department`.
+    Custom(&'static str),
     /// Not sent under this profile.
     Dropped,
 }
@@ -46,8 +49,7 @@ fn place(d: &Dialect, attr: Attr) -> Place {
         Attr::UserType => Place::Core("userType"),
         Attr::OrganizationId if ninja => Place::Extension("organizationId"),
         Attr::OrganizationId => Place::Dropped,
-        // TODO(target): custom paths
-        _ => Place::Dropped,
+        custom => Place::Custom(custom.name()),
     }
 }
 
@@ -86,6 +88,7 @@ pub fn user_resource(d: &Dialect, user: &DesiredUser) -> Value {
     let mut name = Map::new();
     let mut extension = Map::new();
     let mut typed: Vec<(&str, Value)> = Vec::new();
+    let mut custom = Vec::new();
     for (attr, value) in &user.attrs {
         match place(d, attr) {
             Place::Core(path) => match path.split_once('.') {
@@ -100,6 +103,7 @@ pub fn user_resource(d: &Dialect, user: &DesiredUser) -> Value {
             Place::Extension(a) => {
                 extension.insert(a.to_owned(), value.into());
             }
+            Place::Custom(path) => custom.push(PatchOp::replace(path, value.into())),
             Place::Dropped => {}
         }
     }
@@ -127,7 +131,15 @@ pub fn user_resource(d: &Dialect, user: &DesiredUser) -> Value {
         doc.insert(NINJAONE_SCHEMA.into(), Value::Object(extension));
     }
     doc.insert("schemas".into(), Value::Array(schemas));
-    Value::Object(doc)
+    let mut doc = Value::Object(doc);
+    for op in &custom {
+        // The paths were checked when the config was read; one that still cannot be written is
+        // left out rather than sent wrong.
+        if let Err(e) = super::resource::apply(&mut doc, op) {
+            tracing::warn!(path = %op.path, "Not sent: {e}.");
+        }
+    }
+    doc
 }
 
 /// The body of `POST /Groups`: without members (they are added once their users exist), or with
@@ -204,6 +216,26 @@ fn set_ops(d: &Dialect, attr: Attr, value: Option<&str>, known_present: bool) ->
         ],
         // The whole entry goes: removing only `.value` would leave `{type, primary}` behind.
         (Place::Typed { attr, kind, .. }, None) => vec![PatchOp::remove(filter_path(attr, kind))],
+        (Place::Custom(path), Some(v)) => custom_set_ops(path, v, known_present),
+        (Place::Custom(path), None) => vec![PatchOp::remove(path)],
+    }
+}
+
+/// Sets a custom path. A path into a typed entry (`addresses[type eq "work"].locality`) not
+/// known to be there is added as a new entry of that type: a value filter that matches nothing
+/// is an error (`noTarget`).
+fn custom_set_ops(path: &str, value: &str, known_present: bool) -> Vec<PatchOp> {
+    let typed = path.split_once('[').and_then(|(attr, rest)| {
+        let (filter, sub) = rest.split_once("].")?;
+        let (key, wanted) = filter.split_once(" eq ")?;
+        let wanted: String = serde_json::from_str(wanted.trim()).ok()?;
+        Some((attr, key.trim(), wanted, sub))
+    });
+    match typed {
+        Some((attr, key, wanted, sub)) if !known_present && !attr.contains(':') => {
+            vec![PatchOp::add(attr, json!([{ key: wanted, sub: value }]))]
+        }
+        _ => vec![PatchOp::replace(path, value.into())],
     }
 }
 
