@@ -86,6 +86,19 @@ fn matches(entry: &Value, (sub, value): &(&str, String)) -> bool {
     }
 }
 
+/// The entries `[sub eq "value"]` selects. A target that keeps no `type` (or whatever the filter
+/// names) in any entry cannot be asked by it: its primary entry, else its first, stands for the
+/// one the filter means.
+fn hits(list: &[Value], filter: &(&str, String)) -> Vec<usize> {
+    let untyped = !list.iter().any(|e| e.as_object().is_some_and(|o| get(o, filter.0).is_some()));
+    if !untyped {
+        return (0..list.len()).filter(|&i| matches(&list[i], filter)).collect();
+    }
+    let primary =
+        list.iter().position(|e| e.as_object().and_then(|o| get(o, "primary")) == Some(&Value::Bool(true)));
+    primary.or((!list.is_empty()).then_some(0)).into_iter().collect()
+}
+
 /// The object holding the path's attribute: the resource, or its extension's object.
 fn holder<'v>(doc: &'v mut Map<String, Value>, path: &Path) -> Result<&'v mut Map<String, Value>, String> {
     let Some(schema) = path.schema else { return Ok(doc) };
@@ -144,23 +157,28 @@ pub fn apply(doc: &mut Value, op: &PatchOp) -> Result<(), String> {
         (Some(filter), sub, kind) => {
             let list = entry(map, path.attr, Value::Array(vec![]));
             let Value::Array(list) = list else { return Err(format!("{} is not multi-valued", path.attr)) };
+            let hits = hits(list, filter);
             match (sub, kind) {
-                (None, OpKind::Remove) => list.retain(|e| !matches(e, filter)),
+                (None, OpKind::Remove) => {
+                    for &i in hits.iter().rev() {
+                        list.remove(i);
+                    }
+                }
                 (Some(sub), OpKind::Remove) => {
-                    for o in list.iter_mut().filter(|e| matches(e, filter)).filter_map(Value::as_object_mut) {
-                        remove(o, sub);
+                    for &i in &hits {
+                        if let Some(o) = list[i].as_object_mut() {
+                            remove(o, sub);
+                        }
                     }
                 }
                 (Some(sub), _) => {
                     let value = op.value.clone().unwrap_or(Value::Null);
-                    let mut hit = false;
-                    for e in list.iter_mut().filter(|e| matches(e, filter)) {
-                        if let Some(o) = e.as_object_mut() {
-                            *entry(o, sub, Value::Null) = value.clone();
-                            hit = true;
-                        }
+                    let objects: Vec<usize> = hits.into_iter().filter(|&i| list[i].is_object()).collect();
+                    for &i in &objects {
+                        let o = list[i].as_object_mut().expect("checked: an object");
+                        *entry(o, sub, Value::Null) = value.clone();
                     }
-                    if !hit {
+                    if objects.is_empty() {
                         let mut new = Map::new();
                         new.insert(filter.0.to_owned(), filter.1.clone().into());
                         new.insert(sub.to_owned(), value);
@@ -247,7 +265,7 @@ pub fn not_taken(doc: &Value, op: &PatchOp) -> Option<String> {
                 Some(Value::Array(l)) => l.as_slice(),
                 _ => &[],
             };
-            let hits: Vec<&Value> = list.iter().filter(|e| matches(e, filter)).collect();
+            let hits: Vec<&Value> = hits(list, filter).into_iter().map(|i| &list[i]).collect();
             match (sub, kind, op.value.as_ref()) {
                 (None, OpKind::Remove, _) if hits.is_empty() => None,
                 (Some(sub), OpKind::Remove, _)
@@ -262,7 +280,7 @@ pub fn not_taken(doc: &Value, op: &PatchOp) -> Option<String> {
                 {
                     None
                 }
-                _ => Some(format!("{} is not as sent in the answer", op.path)),
+                _ => Some(format!("{} is not as sent: the answer has {}", op.path, shown(have))),
             }
         }
     }
@@ -379,6 +397,18 @@ mod tests {
         let echoed = json!({"title": " eng ", "active": "False"});
         assert_eq!(not_taken(&echoed, &PatchOp::replace("title", "Eng".into())), None);
         assert_eq!(not_taken(&echoed, &PatchOp::replace("active", false.into())), None);
+        // A target that drops `type` is judged by the values alone.
+        let untyped = json!({"emails": [{"value": "ada@new"}]});
+        let email = PatchOp::replace(r#"emails[type eq "work"].value"#, "ada@new".into());
+        assert_eq!(not_taken(&untyped, &email), None);
+        assert!(not_taken(&json!({"emails": [{"value": "old@x"}]}), &email).is_some());
+        let mut read = json!({"emails": [{"value": "b@x"}, {"value": "old@x", "primary": true}]});
+        apply(&mut read, &email).unwrap();
+        assert_eq!(
+            read["emails"],
+            json!([{"value": "b@x"}, {"value": "ada@new", "primary": true}]),
+            "the primary one"
+        );
         // Members the answer leaves out prove nothing either way.
         assert_eq!(
             not_taken(&json!({"displayName": "Ops"}), &PatchOp::add("members", json!([{"value": "a"}]))),
