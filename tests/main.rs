@@ -32,6 +32,7 @@ mod scimmy_smoke;
 mod slapd_directory;
 mod slapd_exports;
 mod snapshot_store;
+mod sync_dialects;
 mod sync_django_scim;
 mod sync_e2e;
 mod sync_faults;

@@ -186,8 +186,10 @@ async fn setup_with(timeout_secs: u64, retry: RetryConfig) -> (TargetClient, Pro
     (client, proxy, Raw::new(&url, &token))
 }
 
+/// A user with the externalId that proves, after an ambiguous create, that the user found is
+/// the one the create made.
 fn user(name: &str) -> DesiredUser {
-    DesiredUser::builder(name, name).attr(Attr::UserType, "endUser").build()
+    DesiredUser::builder(name, name).attr(Attr::UserType, "endUser").attr(Attr::ExternalId, name).build()
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
