@@ -69,6 +69,10 @@ pub enum Command {
         /// Validate the config only; read nothing.
         #[arg(long)]
         offline: bool,
+        /// Also create one disposable user and group in the target, try each update and
+        /// membership form on them, delete them, and print the dialect that worked.
+        #[arg(long, conflicts_with = "offline")]
+        write_probe: bool,
     },
     /// Last runs, held operations and token expiry.
     Status {
@@ -105,7 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detailed_exitcode,
         ),
         Command::Preview { users, format } => preview(&load_config(&cli.config)?, &users, format),
-        Command::Check { offline } => check::check(&cli.config, offline),
+        Command::Check { offline, write_probe } => check::check(&cli.config, offline, write_probe),
         Command::Status { format } => status(&load_config(&cli.config)?, format),
         Command::Sync => apply_run(&load_config(&cli.config)?, run::Mode::Sync),
         Command::Run => crate::daemon::run(&cli.config, load_config(&cli.config)?),

@@ -152,6 +152,12 @@ impl TargetClient {
         }
     }
 
+    /// The update and member-removal forms in use now: the dialect's, or those the server's
+    /// declarations and refusals moved this client to.
+    pub fn forms_in_use(&self) -> (dialect::Update, dialect::Members) {
+        (self.inner.live.update(), self.inner.live.members())
+    }
+
     /// Requests actually sent, retries and look-ups included.
     pub fn requests_sent(&self) -> u64 {
         self.inner.requests_sent()

@@ -150,3 +150,48 @@ fn check_advises_put_where_patch_is_not_declared_and_warns_that_filters_are_refu
     );
     assert!(!run.stdout.contains("works"), "{run}");
 }
+
+/// The `[target.dialect]` block `check --write-probe` ends with, as `(key, value)` lines.
+fn probed(out: &str) -> Vec<&str> {
+    let start = out.find("the dialect that worked in the write probe:").expect(out);
+    out[start..].lines().skip(2).filter(|l| l.contains(" = ")).collect()
+}
+
+#[test]
+fn the_write_probe_finds_the_rfc_forms_on_scim2_server_and_leaves_nothing() {
+    let site = Site::new(ScimServer::shared(), "profile = \"generic\"", "");
+    rt().block_on(populate(&site.raw()));
+    site.write_source(&person("ann", "Ann", "Lee", 1, &[]));
+    let run = site.scimsync(&["check", "--write-probe"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    let dialect = probed(&run.stdout);
+    for want in ["update = \"patch\"", "members = \"filter\"", "booleans = \"json\"", "op_case = \"lower\""] {
+        assert!(dialect.contains(&want), "{want} not in {dialect:?}\n{run}");
+    }
+    assert!(!run.stdout.contains("could not delete"), "{run}");
+    rt().block_on(async {
+        let raw = site.raw();
+        assert_eq!(raw.count("Users", "userName sw \"scimsync-probe-\"").await, 0, "the probe user is gone");
+        assert_eq!(
+            raw.count("Groups", "displayName sw \"scimsync-probe-\"").await,
+            0,
+            "the probe group is gone"
+        );
+        assert_eq!(raw.count("Users", "userName eq \"zed@example.com\"").await, 1, "others untouched");
+    });
+}
+
+#[test]
+fn the_write_probe_finds_put_and_value_list_on_django_scim2() {
+    let server = support::django_scim::DjangoScim::start();
+    let site =
+        Site::with_url(&format!("{}/scim/v2", server.origin()), &server.token, "profile = \"generic\"", "");
+    site.write_source(&person("ann", "Ann", "Lee", 1, &[]));
+    let run = site.scimsync(&["check", "--write-probe"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    let dialect = probed(&run.stdout);
+    for want in ["update = \"put\"", "members = \"value-list\"", "booleans = \"json\""] {
+        assert!(dialect.contains(&want), "{want} not in {dialect:?}\n{run}");
+    }
+    assert!(run.stdout.contains("write probe: update a user: works (update = \"put\""), "{run}");
+}

@@ -4,6 +4,7 @@
 
 mod dialect;
 mod judge;
+mod write_probe;
 
 use super::{load_config, runtime};
 use crate::clock::now;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(super) fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn check(path: &Path, offline: bool, probe: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
     println!("config {} is valid", path.display());
     for w in &config.warnings {
@@ -59,7 +60,27 @@ pub(super) fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     if !fatal.is_empty() {
         anyhow::bail!("scimsync cannot work with this target: {}", fatal.join("; "));
     }
+    if probe {
+        write_probe(&rt, &config)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--write-probe`: what each write form did, and the dialect that worked.
+fn write_probe(rt: &tokio::runtime::Runtime, config: &crate::config::Config) -> anyhow::Result<()> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let nonce = format!("{:x}{:x}", nanos.as_nanos(), std::process::id());
+    println!("\nwrite probe: a disposable user and group scimsync-probe-{nonce}, deleted at the end");
+    let result = rt.block_on(write_probe::probe(config, &nonce));
+    let probe = result?;
+    for step in &probe.steps {
+        println!("write probe: {step}");
+    }
+    for object in &probe.left {
+        println!("warning: the write probe could not delete {object}: remove it by hand");
+    }
+    print!("\nthe dialect that worked in the write probe:\n{}", probe.dialect.to_toml());
+    Ok(())
 }
 
 /// Reads what `check` judges: the declarations, then the list reads scimsync relies on. A
