@@ -177,3 +177,36 @@ fn a_duplicate_answered_500_is_adopted_when_the_policy_allows() {
     let plan = site.scimsync(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, Some(0), "{plan}");
 }
+
+#[test]
+fn a_target_that_declares_no_patch_is_updated_by_put_from_the_first_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let spc = dir.path().join("spc.json");
+    let doc = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": false}, "bulk": {"supported": false}, "filter": {"supported": true},
+        "changePassword": {"supported": false}, "sort": {"supported": false}, "etag": {"supported": true},
+    });
+    std::fs::write(&spc, doc.to_string()).unwrap();
+    let server = ScimServer::start_with(&["--service-provider-config".as_ref(), spc.as_os_str()]);
+    let (base, token) = server.tenant();
+    let proxy = FaultProxy::start(&base, &[]);
+    let site = Site::with_url(&proxy.base_url(), &token, "profile = \"generic\"", "");
+    site.write_source(&week_one());
+    site.sync_ok();
+    site.write_source(&week_two());
+    let run = site.sync_ok();
+    assert!(run.stdout.contains("; 0 failed"), "{run}");
+    let methods: Vec<String> = proxy.log().iter().map(|e| e["method"].as_str().unwrap().to_owned()).collect();
+    assert!(!methods.iter().any(|m| m == "PATCH"), "no PATCH is sent: {methods:?}");
+    assert!(methods.iter().filter(|m| *m == "PUT").count() >= 5, "{methods:?}");
+    assert!(!run.stderr.contains("refused a PATCH"), "read, not guessed: {run}");
+    let raw = Raw::new(&base, &token);
+    rt().block_on(async {
+        let users = by(&raw, "Users", "userName").await;
+        assert_eq!(users["ann@example.com"]["title"], "Lead");
+        assert_eq!(users["ben@example.com"]["active"], json!(false));
+        let groups = by(&raw, "Groups", "displayName").await;
+        assert_eq!(member_ids(&groups["staff"]).len(), 2, "{groups:#?}");
+    });
+}
