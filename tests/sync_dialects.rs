@@ -67,6 +67,20 @@ fn member_ids(group: &Value) -> Vec<String> {
     ids
 }
 
+/// Week one, then week two, with `profile = "generic"` and no other setting: both runs must
+/// succeed with nothing failed. Returns week two's run.
+fn a_week(proxy: &FaultProxy, token: &str) -> support::site::Run {
+    let site = Site::with_url(&proxy.base_url(), token, "profile = \"generic\"", "");
+    site.write_source(&week_one());
+    site.sync_ok();
+    site.write_source(&week_two());
+    let run = site.sync_ok();
+    assert!(run.stdout.contains("; 0 failed"), "{run}");
+    let plan = site.scimsync(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, Some(0), "converged:\n{plan}");
+    run
+}
+
 #[test]
 fn a_week_converges_with_the_generic_profile_where_patch_paths_answer_501() {
     let (base, token) = ScimServer::shared().tenant();
@@ -85,12 +99,7 @@ fn a_week_converges_with_the_generic_profile_where_patch_paths_answer_501() {
             "remove-members-filter",
         ],
     );
-    let site = Site::with_url(&proxy.base_url(), &token, "profile = \"generic\"", "");
-    site.write_source(&week_one());
-    site.sync_ok();
-    site.write_source(&week_two());
-    let run = site.sync_ok();
-    assert!(run.stdout.contains("; 0 failed"), "{run}");
+    let run = a_week(&proxy, &token);
     let warned = run.stderr.matches("target.dialect.update = ").count();
     assert_eq!(warned, 1, "one warning for the run, naming the setting:\n{run}");
     assert!(proxy.log().iter().any(|e| e["status"] == 501), "the proxy refused PATCH paths");
@@ -113,8 +122,6 @@ fn a_week_converges_with_the_generic_profile_where_patch_paths_answer_501() {
         assert_eq!(member_ids(&groups["staff"]), staff, "removals went through: {groups:#?}");
         assert!(groups.contains_key("operations") && !groups.contains_key("ops"), "{groups:#?}");
     });
-    let plan = site.scimsync(&["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, Some(0), "converged:\n{plan}");
 }
 
 #[test]
@@ -191,12 +198,7 @@ fn a_target_that_declares_no_patch_is_updated_by_put_from_the_first_request() {
     let server = ScimServer::start_with(&["--service-provider-config".as_ref(), spc.as_os_str()]);
     let (base, token) = server.tenant();
     let proxy = FaultProxy::start(&base, &[]);
-    let site = Site::with_url(&proxy.base_url(), &token, "profile = \"generic\"", "");
-    site.write_source(&week_one());
-    site.sync_ok();
-    site.write_source(&week_two());
-    let run = site.sync_ok();
-    assert!(run.stdout.contains("; 0 failed"), "{run}");
+    let run = a_week(&proxy, &token);
     let methods: Vec<String> = proxy.log().iter().map(|e| e["method"].as_str().unwrap().to_owned()).collect();
     assert!(!methods.iter().any(|m| m == "PATCH"), "no PATCH is sent: {methods:?}");
     assert!(methods.iter().filter(|m| *m == "PUT").count() >= 5, "{methods:?}");
