@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod dialect;
+mod discover;
 mod probe;
 mod request;
 mod resource;
@@ -120,38 +121,6 @@ impl TargetClient {
         self.inner.dialect.profile
     }
 
-    /// Reads the ServiceProviderConfig and honours what it declares for the rest of this
-    /// client's life (a run): no PATCH → updates and member changes by PUT, unless the config
-    /// chose the form; no filter → no filtered lookups. A target that serves none keeps the
-    /// configured dialect; a refused token is left for the run's first request to report.
-    pub async fn discover(&self) {
-        let spc = match self.service_provider_config().await {
-            Ok(spc) => spc,
-            Err(e) => {
-                tracing::debug!(error = %e, "No ServiceProviderConfig; the configured dialect is used.");
-                return;
-            }
-        };
-        let declares =
-            |feature: &str| spc.get(feature).and_then(|f| f.get("supported")).and_then(Value::as_bool);
-        let d = &self.inner.dialect;
-        if declares("patch") == Some(false) {
-            if !d.update_chosen && self.inner.live.put_updates() {
-                tracing::info!("The target declares no PATCH support: updates are sent as GET and PUT.");
-            }
-            if !d.members_chosen && self.inner.live.degrade_members(d.members, dialect::Members::Put) {
-                tracing::info!("The target declares no PATCH support: member changes are sent as PUT.");
-            }
-        }
-        if declares("filter") == Some(false) {
-            tracing::info!(
-                "The target declares no filter support: scimsync does not look users or groups up \
-                 by name, so a create that may have gone through is reported instead of resolved."
-            );
-            self.inner.live.set_no_filter();
-        }
-    }
-
     /// The update and member-removal forms in use now: the dialect's, or those the server's
     /// declarations and refusals moved this client to.
     pub fn forms_in_use(&self) -> (dialect::Update, dialect::Members) {
@@ -225,7 +194,7 @@ impl TargetClient {
     /// `POST /Users`; returns the new id.
     pub async fn create_user(&self, user: &DesiredUser) -> Result<String, TargetError> {
         self.warn_dropped_phones(user.attrs.keys());
-        let doc = body::user_resource(&self.inner.dialect, user);
+        let doc = body::user_resource(&self.inner.dialect(), user);
         self.create("Users", &doc, || self.created_user_once(user)).await
     }
 
@@ -236,7 +205,7 @@ impl TargetClient {
             Change::Set { attr, .. } => Some(*attr),
             Change::Roles { .. } => None,
         }));
-        self.change("Users", id, &body::update_ops(&self.inner.dialect, changes)).await
+        self.change("Users", id, &body::update_ops(&self.inner.dialect(), changes)).await
     }
 
     pub async fn set_active(&self, id: &str, active: bool) -> Result<(), TargetError> {
@@ -247,7 +216,7 @@ impl TargetClient {
     /// has, `active`, and the roles when there are any.
     pub async fn adopt_user(&self, id: &str, user: &DesiredUser) -> Result<(), TargetError> {
         self.warn_dropped_phones(user.attrs.keys());
-        self.change("Users", id, &body::adopt_ops(&self.inner.dialect, user)).await
+        self.change("Users", id, &body::adopt_ops(&self.inner.dialect(), user)).await
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), TargetError> {
@@ -266,7 +235,7 @@ impl TargetClient {
 
     /// `POST /Groups` without members; returns the new id.
     pub async fn create_group(&self, display_name: &str) -> Result<String, TargetError> {
-        let doc = body::group_resource(&self.inner.dialect, display_name);
+        let doc = body::group_resource(&self.inner.dialect(), display_name);
         self.create("Groups", &doc, || self.find_group_once(display_name)).await
     }
 

@@ -212,3 +212,53 @@ fn a_target_that_declares_no_patch_is_updated_by_put_from_the_first_request() {
         assert_eq!(member_ids(&groups["staff"]).len(), 2, "{groups:#?}");
     });
 }
+
+#[test]
+fn a_strict_schema_is_read_and_followed_without_settings() {
+    // scim2-server serving a User schema that requires name.formatted and has no type in emails:
+    // it refuses a create without the one and with the other.
+    let data = support::repo_root().join("tests/data/scim/schemas.json");
+    let mut schemas: Value = serde_json::from_str(&std::fs::read_to_string(data).unwrap()).unwrap();
+    let user = schemas
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["id"] == "urn:ietf:params:scim:schemas:core:2.0:User")
+        .expect("the User schema");
+    for attr in user["attributes"].as_array_mut().unwrap() {
+        match attr["name"].as_str() {
+            Some("name") => {
+                let formatted = attr["subAttributes"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|s| s["name"] == "formatted");
+                formatted.unwrap()["required"] = json!(true);
+            }
+            Some("emails") => attr["subAttributes"].as_array_mut().unwrap().retain(|s| s["name"] != "type"),
+            _ => {}
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schemas.json");
+    std::fs::write(&file, schemas.to_string()).unwrap();
+    let server = ScimServer::start_with(&["--schema".as_ref(), file.as_os_str()]);
+    let (base, token) = server.tenant();
+    let site = Site::with_url(&base, &token, "profile = \"generic\"", "");
+    site.write_source(&person("ann", "Ann", "Lee", 1, &[]));
+    let run = site.sync_ok();
+    assert!(run.stdout.contains("1 user created"), "{run}");
+    let users = rt().block_on(by(&Raw::new(&base, &token), "Users", "userName"));
+    let ann = &users["ann@example.com"];
+    assert_eq!(ann["name"]["formatted"], "Ann Lee", "{ann}");
+    assert_eq!(ann["emails"], json!([{"value": "ann@example.com"}]), "{ann}");
+
+    // The server is strict indeed, and a choice written in the config stays.
+    let (base, token) = server.tenant();
+    let chosen = "profile = \"generic\"\n[target.dialect]\nname_formatted = false";
+    let site = Site::with_url(&base, &token, chosen, "");
+    site.write_source(&person("ann", "Ann", "Lee", 1, &[]));
+    let run = site.scimsync(&["sync"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("1 failed (1 user create)"), "{run}");
+}

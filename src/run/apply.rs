@@ -105,7 +105,6 @@ impl Run<'_> {
             }
         };
         let client = connect(self.config, opts.client.clone())?;
-        client.discover().await;
         let recovery = executor::recover(store, &client, run_id, self.clock).await?;
         if recovery.resolved + recovery.abandoned > 0 {
             tracing::info!(
@@ -123,6 +122,10 @@ impl Run<'_> {
                 reason = plan.hold_reason.as_deref().unwrap_or(""),
                 "Deprovisioning held."
             );
+        }
+        if !prepared.plan.ops.is_empty() {
+            // Only a run that writes asks the target how: an unchanged source sends nothing.
+            client.discover().await;
         }
         let report = self.execute(store, &client, run_id, &prepared, &opts.stop).await?;
         // A stop request leaves operations unsent: the run is interrupted, not finished.

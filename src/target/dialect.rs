@@ -72,6 +72,10 @@ pub struct Dialect {
     /// then does not change them.
     pub update_chosen: bool,
     pub members_chosen: bool,
+    /// Whether the config chose `name_formatted` and `multi_valued_type`; the target's `/Schemas`
+    /// then does not change them.
+    pub name_formatted_chosen: bool,
+    pub multi_valued_type_chosen: bool,
 }
 
 impl Dialect {
@@ -90,6 +94,8 @@ impl Dialect {
             verify_writes: false,
             update_chosen: false,
             members_chosen: false,
+            name_formatted_chosen: false,
+            multi_valued_type_chosen: false,
         };
         match profile {
             Profile::NinjaOne | Profile::Generic => base,
@@ -210,7 +216,9 @@ impl RawDialect {
         let case = [("lower", OpCase::Lower), ("capitalized", OpCase::Capitalized)];
         d.op_case = choose(errors, "op_case", self.op_case.as_deref(), &case).unwrap_or(d.op_case);
         d.name_formatted = self.name_formatted.unwrap_or(d.name_formatted);
+        d.name_formatted_chosen = self.name_formatted.is_some();
         d.multi_valued_type = self.multi_valued_type.unwrap_or(d.multi_valued_type);
+        d.multi_valued_type_chosen = self.multi_valued_type.is_some();
         d.members_on_create = self.members_on_create.unwrap_or(d.members_on_create);
         d.member_ref = self.member_ref.unwrap_or(d.member_ref);
         d.verify_writes = self.verify_writes.unwrap_or(d.verify_writes);
@@ -223,6 +231,8 @@ impl RawDialect {
 /// again for the rest of the run.
 pub(crate) struct Live {
     put_updates: AtomicBool,
+    name_formatted: AtomicBool,
+    multi_valued_type: AtomicBool,
     /// The member-removal form in use: 0 filter, 1 value list, 2 PUT of the group.
     members: AtomicU8,
     no_filter: AtomicBool,
@@ -240,9 +250,29 @@ impl Live {
     pub fn new(d: &Dialect) -> Live {
         Live {
             put_updates: AtomicBool::new(d.update == Update::Put),
+            name_formatted: AtomicBool::new(d.name_formatted),
+            multi_valued_type: AtomicBool::new(d.multi_valued_type),
             members: AtomicU8::new(members_code(d.members)),
             no_filter: AtomicBool::new(false),
         }
+    }
+
+    /// `d` as this run speaks it now.
+    pub fn apply(&self, d: &Dialect) -> Dialect {
+        Dialect {
+            update: self.update(),
+            members: self.members(),
+            name_formatted: self.name_formatted.load(Ordering::Relaxed),
+            multi_valued_type: self.multi_valued_type.load(Ordering::Relaxed),
+            ..d.clone()
+        }
+    }
+
+    /// What the target's `/Schemas` says of the create body; true when it changed something.
+    pub fn set_body(&self, name_formatted: bool, multi_valued_type: bool) -> bool {
+        let a = self.name_formatted.swap(name_formatted, Ordering::Relaxed) != name_formatted;
+        let b = self.multi_valued_type.swap(multi_valued_type, Ordering::Relaxed) != multi_valued_type;
+        a || b
     }
 
     pub fn update(&self) -> Update {

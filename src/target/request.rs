@@ -102,6 +102,11 @@ impl Inner {
         })
     }
 
+    /// The dialect as this client speaks it now: the configured one, with what the run learnt.
+    pub(super) fn dialect(&self) -> Dialect {
+        self.live.apply(&self.dialect)
+    }
+
     pub(super) fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }

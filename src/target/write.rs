@@ -56,7 +56,7 @@ impl TargetClient {
         member_ids: &[String],
     ) -> Result<(), TargetError> {
         let users = self.inner.url(&["Users"]).to_string();
-        let op = body::add_members_op(&self.inner.dialect, &users, member_ids);
+        let op = body::add_members_op(&self.inner.dialect(), &users, member_ids);
         if self.inner.live.members() != Members::Put {
             let form = self.inner.live.members();
             let result = self.patch("Groups", id, std::slice::from_ref(&op)).await;
@@ -80,7 +80,7 @@ impl TargetClient {
             let form = self.inner.live.members();
             if form == Members::Put {
                 let users = self.inner.url(&["Users"]).to_string();
-                let gone = body::member_values(&self.inner.dialect, &users, member_ids);
+                let gone = body::member_values(&self.inner.dialect(), &users, member_ids);
                 let op = PatchOp { kind: body::OpKind::Remove, path: "members".into(), value: Some(gone) };
                 return self.put("Groups", id, &[op]).await;
             }
@@ -116,7 +116,7 @@ impl TargetClient {
             return Ok(());
         }
         let url = self.inner.url(&[endpoint, id]);
-        let doc = body::patch_body(&self.inner.dialect, ops);
+        let doc = body::patch_body(&self.inner.dialect(), ops);
         let answer = self
             .inner
             .retrying("patch", || async {
