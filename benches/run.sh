@@ -250,7 +250,7 @@ rm -f "$db" "$db-wal" "$db-shm"
 export SCIMSYNC_SOURCE__PATH=$WORK/u$APPLY_LOOPBACK-only.ldif SCIMSYNC_STATE__PATH=$db
 log "apply $APPLY_LOOPBACK users to the loopback stand-in"
 measure "$WORK/apply-loop.out" "$BIN/scimsync" --config "$CFG" sync
-applied=$(sed -n 's/^run [0-9]*: \([0-9]*\) applied.*/\1/p' "$WORK/apply-loop.out")
+applied=$(sed -n 's/^run [0-9]*: target confirmed \([0-9]*\) of.*/\1/p' "$WORK/apply-loop.out")
 per_op=$(awk -v c="$CPU" -v n="$applied" 'BEGIN { printf "%.3f", c * 1000 / n }')
 row "sync to the loopback stand-in, $(human "$APPLY_LOOPBACK") users ($applied ops)" "$per_op ms CPU per op (whole process)" "$(awk -v n="$applied" -v t="$WALL" 'BEGIN { printf "%.0f", n / t }') ops/s, $WALL s wall" ""
 
@@ -305,7 +305,7 @@ if [[ -x $SCIM_BIN ]] && command -v wrk >/dev/null; then
     log "scim2-server's own create rate again"
     wrk_creates "$WORK/wrk2.out"
     wrk_rate=$(awk -v a="$wrk_before" -v b="$WRK_RATE" 'BEGIN { printf "%.0f", (a + b) / 2 }')
-    applied=$(sed -n 's/^run [0-9]*: \([0-9]*\) applied.*/\1/p' "$WORK/apply-scim.out")
+    applied=$(sed -n 's/^run [0-9]*: target confirmed \([0-9]*\) of.*/\1/p' "$WORK/apply-scim.out")
     rate=$(awk -v n="$applied" -v t="$WALL" 'BEGIN { printf "%.0f", n / t }')
     row "sync to scim2-server, $(human "$APPLY_SCIM") users ($applied ops)" "$rate ops/s ($WALL s wall, $CPU s CPU)" "wrk POST /Users before and after: $wrk_before/s, $WRK_RATE/s${wrk_non2xx:+ ($wrk_non2xx non-2xx)}" "$(awk -v a="$rate" -v b="$wrk_rate" 'BEGIN { if (b > 0) printf "%.0f%%", a * 100 / b; else print "n/a" }') of the server's max (mean of the two)"
     # The same comparison made within each window, immune to the machine's speed drifting between
