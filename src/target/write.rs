@@ -136,12 +136,9 @@ impl TargetClient {
             let mut rounds = 0;
             loop {
                 rounds += 1;
-                let read = self.inner.send(Method::GET, &url, &[], None, Answer::Needed, None).await?;
-                let mut doc = read.doc.ok_or_else(|| Failure::Body {
-                    message: format!("GET {endpoint}/{id} answered without the resource"),
-                })?;
+                let (etag, mut doc) = self.read_once(endpoint, id).await?;
                 let meta_version = doc.pointer("/meta/version").and_then(Value::as_str).map(str::to_owned);
-                let version = read.etag.or(meta_version);
+                let version = etag.or(meta_version);
                 for op in ops {
                     resource::apply(&mut doc, op).map_err(|message| Failure::Body { message })?;
                 }
@@ -164,6 +161,16 @@ impl TargetClient {
         self.check_took(endpoint, id, answer, ops).await
     }
 
+    /// One attempt of `GET /{endpoint}/{id}`: its `ETag` and the resource, which must be there.
+    async fn read_once(&self, endpoint: &str, id: &str) -> Result<(Option<String>, Value), Failure> {
+        let url = self.inner.url(&[endpoint, id]);
+        let read = self.inner.send(Method::GET, &url, &[], None, Answer::Needed, None).await?;
+        let doc = read.doc.ok_or_else(|| Failure::Body {
+            message: format!("GET {endpoint}/{id} answered without the resource"),
+        })?;
+        Ok((read.etag, doc))
+    }
+
     /// Whether the resource a write was answered with carries what `ops` made; where the
     /// answer has none, the resource is read back when `verify_writes` is set.
     async fn check_took(
@@ -176,13 +183,7 @@ impl TargetClient {
         let doc = match answer {
             Some(doc) => doc,
             None if self.inner.dialect.verify_writes => {
-                let url = self.inner.url(&[endpoint, id]);
-                let read = || async {
-                    let reply = self.inner.send(Method::GET, &url, &[], None, Answer::Needed, None).await?;
-                    reply.doc.ok_or_else(|| Failure::Body {
-                        message: format!("GET {endpoint}/{id} answered without the resource"),
-                    })
-                };
+                let read = || async { Ok(self.read_once(endpoint, id).await?.1) };
                 self.inner.retrying("read back", read).await?
             }
             None => return Ok(()),
