@@ -210,6 +210,32 @@ pub fn load_source_auth(cfg: &SourceConfig) -> Result<SourceAuth, SecretError> {
     Ok(SourceAuth::Bearer(token))
 }
 
+/// Reads the password of an LDAP source's simple bind: `$CREDENTIALS_DIRECTORY/source.password`,
+/// `source.password_file`, or the variable named by `source.password_env`.
+pub fn load_ldap_password(cfg: &SourceConfig) -> Result<Token, SecretError> {
+    let lookup = Lookup {
+        what: "LDAP bind password",
+        file_key: "source.password_file",
+        file: cfg.password_file.as_deref(),
+        credential: SOURCE_PASSWORD_CREDENTIAL,
+        env: cfg
+            .password_env
+            .iter()
+            .map(|v| (v.as_str(), format!("the environment variable {v} (source.password_env)")))
+            .collect(),
+        empty_hint: "write the password of source.bind_dn there",
+    };
+    lookup.find().unwrap_or_else(|| {
+        Err(SecretError::Missing {
+            what: "LDAP bind password",
+            hint: format!(
+                "source.bind_dn is set: set source.password_file, pass it with systemd's \
+                 LoadCredential={SOURCE_PASSWORD_CREDENTIAL}:PATH, or name a variable in source.password_env"
+            ),
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

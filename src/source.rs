@@ -3,6 +3,7 @@
 pub mod csv;
 pub mod directory;
 pub mod json;
+pub mod ldap;
 pub mod ldif;
 pub mod scim;
 mod section;
@@ -40,6 +41,9 @@ pub enum SourceError {
     Scim(String),
     #[error("{0}")]
     Unsupported(String),
+    /// The LDAP source failed: the server's words and what to do.
+    #[error("{0}")]
+    Ldap(String),
     /// A file source was written to while it was read.
     #[error("{0}")]
     Changed(String),
@@ -169,6 +173,7 @@ pub async fn read_for(
     let path = cfg.path.as_deref().unwrap_or(Path::new(""));
     let name = match cfg.kind {
         SourceKind::Scim => format!("the SCIM source {}", cfg.url.as_deref().unwrap_or("")),
+        SourceKind::Ldap => format!("the directory {}", cfg.url.as_deref().unwrap_or("")),
         _ => path.display().to_string(),
     };
     let kept = keep.as_ref().zip(wanted).map(|(by_reader, by_user)| Kept { by_reader, by_user });
@@ -194,6 +199,7 @@ pub async fn read_for(
         }
         SourceKind::Json => json::read(open(path)?, &name)?,
         SourceKind::Scim => scim::read(cfg).await?,
+        SourceKind::Ldap => ldap::read(cfg, kept).await?,
     };
     if dir.records_read == 0 {
         return Err(SourceError::Incomplete(format!(

@@ -90,7 +90,7 @@ fn cron_job(cron: &str, events: UnboundedSender<Event>) -> anyhow::Result<Job> {
 fn watched_path(config: &Config) -> Option<PathBuf> {
     match config.source.kind {
         SourceKind::Ldif | SourceKind::Csv | SourceKind::Json if config.watch => config.source.path.clone(),
-        SourceKind::Ldif | SourceKind::Csv | SourceKind::Json | SourceKind::Scim => None,
+        SourceKind::Ldif | SourceKind::Csv | SourceKind::Json | SourceKind::Scim | SourceKind::Ldap => None,
     }
 }
 

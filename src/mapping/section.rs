@@ -122,7 +122,7 @@ fn attribute_reads(e: &cel::common::ast::IdedExpr, out: &mut BTreeSet<String>) -
 
 fn defaults(kind: SourceKind) -> Vec<(Attr, &'static [&'static str])> {
     match kind {
-        SourceKind::Ldif => vec![
+        SourceKind::Ldif | SourceKind::Ldap => vec![
             (Attr::UserName, &["mail", "userPrincipalName"][..]),
             (Attr::GivenName, &["givenName"]),
             (Attr::FamilyName, &["sn"]),

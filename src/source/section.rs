@@ -1,6 +1,7 @@
 //! The `[source]` section: as written (`RawSource`), and validated (`SourceConfig`).
 
 use super::directory::DirectoryRules;
+use super::ldap::LdapSettings;
 use crate::section::{check_url, resolve, ConfigErrors};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,19 @@ pub struct RawSource {
     pub groups_column: Option<String>,
     pub groups_separator: Option<String>,
     pub delimiter: Option<String>,
+    /// LDAP source (`kind = "ldap"`): `url`, `ca_file`, `password_file`, `password_env`,
+    /// `page_size`, `timeout_secs` and `max_retries` above, and these.
+    pub starttls: Option<bool>,
+    pub bind_dn: Option<String>,
+    pub base_dn: Option<String>,
+    pub user_filter: Option<String>,
+    pub group_filter: Option<String>,
+    pub sasl_mechanism: Option<String>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub allow_plain_bind: Option<bool>,
+    pub connect_timeout_secs: Option<u64>,
+    pub change_poll_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +56,7 @@ pub enum SourceKind {
     Csv,
     Json,
     Scim,
+    Ldap,
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +81,8 @@ pub struct SourceConfig {
     pub groups_column: String,
     pub groups_separator: String,
     pub delimiter: u8,
+    /// Set for `kind = "ldap"`.
+    pub ldap: Option<LdapSettings>,
 }
 
 impl RawSource {
@@ -81,6 +98,7 @@ impl RawSource {
                 None => errors.push("source.url", "required for kind = \"scim\""),
                 Some(u) => check_url(errors, "source.url", u),
             },
+            SourceKind::Ldap => {}
             _ if path.is_none() => {
                 errors.push("source.path", "required for file sources: the export to read")
             }
@@ -98,6 +116,8 @@ impl RawSource {
             errors.push("source.max_retries", "must be between 0 and 20");
         }
         let directory = DirectoryRules::from_section(&s, errors);
+        let ldap =
+            (kind == SourceKind::Ldap).then(|| LdapSettings::from_section(&s, base, &directory, errors));
         let delimiter = match s.delimiter.as_deref() {
             None => b',',
             Some(d) if d.len() == 1 => d.as_bytes()[0],
@@ -126,6 +146,7 @@ impl RawSource {
             groups_column: s.groups_column.unwrap_or_else(|| "groups".into()),
             groups_separator: s.groups_separator.unwrap_or_else(|| ";".into()),
             delimiter,
+            ldap,
         }
     }
 
@@ -135,17 +156,11 @@ impl RawSource {
             Some("csv") => SourceKind::Csv,
             Some("json") => SourceKind::Json,
             Some("scim") => SourceKind::Scim,
-            Some("ldap") => {
-                errors.push(
-                    "source.kind",
-                    "\"ldap\" is not supported yet: export with slapcat or ldapsearch and use kind = \"ldif\"",
-                );
-                SourceKind::Ldif
-            }
+            Some("ldap") => SourceKind::Ldap,
             Some(other) => {
                 errors.push(
                     "source.kind",
-                    format!("unknown source kind {other:?}: use ldif, csv, json or scim"),
+                    format!("unknown source kind {other:?}: use ldif, csv, json, scim or ldap"),
                 );
                 SourceKind::Ldif
             }
