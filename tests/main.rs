@@ -31,6 +31,7 @@ mod scim_source_faults;
 mod scimmy_smoke;
 mod slapd_directory;
 mod slapd_exports;
+mod slapd_live;
 mod snapshot_store;
 mod sync_dialects;
 mod sync_django_scim;

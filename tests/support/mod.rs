@@ -7,6 +7,7 @@ pub mod fault_proxy;
 pub mod scim_server;
 pub mod scimmy;
 pub mod site;
+pub mod slapd_live;
 
 use scimsync::source::ldif::{LdifReader, UrlPolicy};
 use scimsync::source::Record;
