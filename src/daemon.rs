@@ -16,6 +16,7 @@
 
 mod health;
 mod http;
+mod marker;
 mod metrics;
 mod triggers;
 mod worker;

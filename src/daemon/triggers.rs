@@ -23,6 +23,7 @@ pub(super) struct Triggers {
     job: Uuid,
     cron: String,
     watch: Option<FileWatch>,
+    marker: Option<super::marker::MarkerPoll>,
 }
 
 struct FileWatch {
@@ -39,7 +40,8 @@ impl Triggers {
             .map_err(|e| anyhow!("scheduling {:?}: {e}", config.cron))?;
         scheduler.start().await.map_err(|e| anyhow!("starting the scheduler: {e}"))?;
         let watch = file_watch(config, &events)?;
-        Ok(Triggers { events, scheduler, job, cron: config.cron.clone(), watch })
+        let marker = super::marker::start(&config.source, &events);
+        Ok(Triggers { events, scheduler, job, cron: config.cron.clone(), watch, marker })
     }
 
     /// Puts a reloaded config's schedule and watch in force. Everything new is set up before
@@ -66,10 +68,15 @@ impl Triggers {
         if let Some(watch) = new_watch {
             self.watch = watch;
         }
+        let polled = self.marker.as_ref().map_or_else(String::new, |m| m.source.clone());
+        if super::marker::describe(&config.source) != polled {
+            self.marker = super::marker::start(&config.source, &self.events);
+        }
         Ok(())
     }
 
     pub async fn stop(mut self) {
+        self.marker = None;
         if let Err(e) = self.scheduler.shutdown().await {
             tracing::debug!(error = %e, "Scheduler shutdown.");
         }
