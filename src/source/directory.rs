@@ -232,10 +232,20 @@ fn utf8_len(first: u8) -> usize {
     }
 }
 
-/// The stable key of an entry: the first key attribute present, else its normalised DN.
+/// The stable key of an entry: the first key attribute present, else its normalised DN. A
+/// binary value of 16 bytes (AD's `objectGUID`, from a live read or a base64 LDIF value) is the
+/// canonical GUID string AD's tools show (`7c5e4f2a-…`, the first three fields little-endian);
+/// other binary values are their base64. Text keys are trimmed and lowercased: an `objectGUID`
+/// whose 16 bytes happen to be UTF-8 is text in an LDIF export and in a live read alike, so both
+/// give it the same key.
 pub fn source_key(record: &impl SourceEntry, rules: &DirectoryRules) -> SourceKey {
     for name in &rules.key_attributes {
         if let Some(v) = record.values_of(name).next() {
+            if let ValueRef::Binary(b) = v {
+                if let Ok(guid) = <[u8; 16]>::try_from(b) {
+                    return SourceKey(guid_string(guid));
+                }
+            }
             return SourceKey(match v {
                 ValueRef::Text(t) if !t.trim().is_empty() => t.trim().to_ascii_lowercase(),
                 ValueRef::Text(_) => continue,
@@ -244,6 +254,11 @@ pub fn source_key(record: &impl SourceEntry, rules: &DirectoryRules) -> SourceKe
         }
     }
     SourceKey(normalize_dn(record.dn()))
+}
+
+/// The canonical string of an AD GUID as stored (`objectGUID`): what AD's tools show.
+pub fn guid_string(bytes: [u8; 16]) -> String {
+    uuid::Uuid::from_bytes_le(bytes).hyphenated().to_string()
 }
 
 const PERSON_CLASSES: [&str; 6] =

@@ -171,3 +171,43 @@ fn custom_attributes_are_stored_and_read_back_with_the_user() {
     assert!(!after.attrs.contains_key(&path("addresses[type eq \"work\"].locality")));
     assert_eq!(after.attrs.len(), 4);
 }
+
+#[test]
+fn base64_guid_keys_are_rewritten_as_guid_strings_by_schema_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (b64, guid) = ("/xmWb4aLEdC0LQDAT8lk/w==", "6f9619ff-8b86-d011-b42d-00c04fc964ff");
+    let (group_b64, group_guid) = ("AAECAwQFBgcICQoLDA0ODw==", "03020100-0504-0706-0809-0a0b0c0d0e0f");
+    {
+        let mut store = Store::open(&path).unwrap();
+        let user = rich_user(b64);
+        let ops = [
+            Op::CreateUser { user: user.clone() },
+            Op::CreateUser { user: rich_user("entryuuid-kept") },
+            Op::CreateGroup { key: SourceKey::from(group_b64), display_name: "big".into() },
+            Op::AddMembers {
+                key: SourceKey::from(group_b64),
+                display_name: "big".into(),
+                members: vec![SourceKey::from(b64)],
+            },
+        ];
+        commit(&mut store, &ops);
+        // As schema version 4 left it.
+        store.conn.pragma_update(None, "user_version", 4).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let snapshot = store.load_snapshot().unwrap();
+    let keys: Vec<&str> = snapshot.users.keys().map(|k| k.0.as_str()).collect();
+    assert_eq!(keys, [guid, "entryuuid-kept"]);
+    let group = &snapshot.groups[&SourceKey::from(group_guid)];
+    assert_eq!(group.members.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(), [guid]);
+    assert_eq!(text(&store, "SELECT count(*) || '' FROM audit WHERE object_key LIKE '%=='"), "0");
+    assert_eq!(
+        text(
+            &store,
+            "SELECT count(*) || '' FROM audit WHERE object_key = '{guid}'".replace("{guid}", guid).as_str()
+        ),
+        "1"
+    );
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}

@@ -100,7 +100,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users DROP COLUMN user_name;
     "#,
+    // 5: a binary key of 16 bytes (AD's objectGUID) is the canonical GUID string instead of its
+    // base64 (`source::directory::source_key`): `guid_keys` rewrites the stored keys in the same
+    // transaction, so a directory keyed by objectGUID keeps its managed users.
+    "-- guid_keys",
 ];
+
+/// The schema version whose migration rewrites base64 GUID keys ([`guid_keys`]).
+const GUID_KEYS_VERSION: usize = 5;
 
 /// The audit log's name index as migration 1 made it. A commit larger than the log drops it and
 /// builds it again with this statement (`Store::commit_and_journal`).
@@ -115,8 +122,112 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == GUID_KEYS_VERSION {
+            guid_keys(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The canonical GUID string of a key that is the base64 of 16 bytes (how keys from binary
+/// 16-byte values were stored before schema 5); `None` for any other key.
+fn guid_of(key: &str) -> Option<String> {
+    use base64::Engine;
+    if key.len() != 24 || !key.ends_with("==") {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(key).ok()?;
+    Some(crate::source::directory::guid_string(bytes.try_into().ok()?))
+}
+
+/// `text` with every JSON string that is a base64 GUID key replaced by its GUID string.
+fn guid_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..=start]);
+        rest = &rest[start + 1..];
+        match rest.get(..25).filter(|t| t.ends_with('"')).and_then(|t| guid_of(&t[..24])) {
+            Some(guid) => {
+                out.push_str(&guid);
+                out.push('"');
+                rest = &rest[25..];
+            }
+            None => continue,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Rewrites base64 GUID keys as GUID strings: the snapshot (users, groups, memberships), the
+/// operations still to be applied (held, pending in the journal) and the audit log's keys.
+fn guid_keys(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    // Groups and their memberships change keys one table at a time: checked at the commit.
+    tx.pragma_update(None, "defer_foreign_keys", true)?;
+    tx.execute_batch("CREATE TEMP TABLE guid_keys (old TEXT PRIMARY KEY, new TEXT NOT NULL)")?;
+    {
+        let mut insert = tx.prepare("INSERT OR IGNORE INTO guid_keys (old, new) VALUES (?1, ?2)")?;
+        for table in ["SELECT key FROM users", "SELECT key FROM groups", "SELECT user_key FROM memberships"] {
+            let mut select = tx.prepare(table)?;
+            let keys: Vec<String> = select.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            for old in keys {
+                if let Some(new) = guid_of(&old) {
+                    insert.execute((&old, &new))?;
+                }
+            }
+        }
+    }
+    tx.execute_batch(
+        "UPDATE users SET key = (SELECT new FROM guid_keys WHERE old = users.key)
+             WHERE key IN (SELECT old FROM guid_keys);
+         UPDATE groups SET key = (SELECT new FROM guid_keys WHERE old = groups.key)
+             WHERE key IN (SELECT old FROM guid_keys);
+         UPDATE memberships SET group_key = (SELECT new FROM guid_keys WHERE old = memberships.group_key)
+             WHERE group_key IN (SELECT old FROM guid_keys);
+         UPDATE memberships SET user_key = (SELECT new FROM guid_keys WHERE old = memberships.user_key)
+             WHERE user_key IN (SELECT old FROM guid_keys);
+         UPDATE audit SET object_key = (SELECT new FROM guid_keys WHERE old = audit.object_key)
+             WHERE object_key IN (SELECT old FROM guid_keys);
+         DROP TABLE guid_keys;",
+    )?;
+    for (select, update) in [
+        ("SELECT id, op FROM held WHERE released_at IS NULL", "UPDATE held SET op = ?2 WHERE id = ?1"),
+        ("SELECT id, op FROM journal WHERE state = 'pending'", "UPDATE journal SET op = ?2 WHERE id = ?1"),
+    ] {
+        let rows: Vec<(i64, String)> = tx
+            .prepare(select)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, op) in rows {
+            let new = guid_text(&op);
+            if new != op {
+                tx.execute(update, (id, &new))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_guid_keys_become_guid_strings_and_nothing_else_changes() {
+        // AD's example GUID {6f9619ff-8b86-d011-b42d-00c04fc964ff} as stored on the wire.
+        let b64 = "/xmWb4aLEdC0LQDAT8lk/w==";
+        assert_eq!(guid_of(b64).as_deref(), Some("6f9619ff-8b86-d011-b42d-00c04fc964ff"));
+        assert_eq!(guid_of("0f97bd01-7928-5d9c-be18-865eae75f759"), None);
+        assert_eq!(guid_of("uid=a,dc=example,dc=com"), None);
+        assert_eq!(guid_of("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), None);
+        let op = format!(r#"{{"op":"remove_members","key":"{b64}","members":["{b64}","k2"],"n":"x\"y"}}"#);
+        let guid = "6f9619ff-8b86-d011-b42d-00c04fc964ff";
+        assert_eq!(
+            guid_text(&op),
+            format!(r#"{{"op":"remove_members","key":"{guid}","members":["{guid}","k2"],"n":"x\"y"}}"#)
+        );
+    }
 }
