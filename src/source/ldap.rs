@@ -124,7 +124,8 @@ async fn read_once(
     let mut ranged: Vec<(Record, Vec<(String, u64)>)> = Vec::new();
     let mut references = 0;
     let group_attrs = group_attributes(cfg, &dse, attrs);
-    for (filter, attrs) in [(&s.user_filter, attrs), (&s.group_filter, &group_attrs[..])] {
+    let (users, groups) = s.filters(&cfg.directory, dse.kind == ServerKind::ActiveDirectory);
+    for (filter, attrs) in [(&users, attrs), (&groups, &group_attrs[..])] {
         let found = session
             .search(&s.base_dn, filter, attrs, paged.then_some(s.page_size), |mut r| {
                 if seen.insert(dn_id(&r.dn)) {

@@ -41,6 +41,9 @@ pub struct LiveSlapdOptions {
     /// A non-paged search by anyone but the rootdn stops after this many entries ("Size limit
     /// exceeded", rc 4); a paged search (RFC 2696) still reads everything.
     pub size_limit: Option<u32>,
+    /// With `size_limit`: a paged search stops after this many entries in all (`size.prtotal`)
+    /// instead of reading everything.
+    pub paged_total: Option<u32>,
     /// `overlay syncprov`: the suffix entry carries a contextCSN that moves on every write.
     pub syncprov: bool,
     /// More schema files to include, after core, cosine, inetorgperson and nis.
@@ -243,7 +246,8 @@ fn slapd_conf(work: &Path, opts: &LiveSlapdOptions) -> String {
     if let Some(n) = opts.size_limit {
         // Everyone but the rootdn (which no limit applies to): a plain search stops after n
         // entries, a paged one may read any number of pages of any size.
-        writeln!(conf, "limits * size.soft={n} size.hard={n} size.prtotal=unlimited").unwrap();
+        let total = opts.paged_total.map_or("unlimited".to_owned(), |t| t.to_string());
+        writeln!(conf, "limits * size.soft={n} size.hard={n} size.prtotal={total}").unwrap();
     }
     if opts.syncprov {
         writeln!(conf, "index entryCSN,entryUUID eq\noverlay syncprov").unwrap();

@@ -35,26 +35,31 @@ impl Failure {
 
     /// An error of the client library: the connection's, mostly.
     fn of(what: &str, server: &str, e: LdapError) -> Failure {
-        let transient = matches!(
-            e,
-            LdapError::Io { .. }
-                | LdapError::Timeout { .. }
-                | LdapError::EndOfStream
-                | LdapError::ResultRecv { .. }
-                | LdapError::OpSend { .. }
-                | LdapError::IdScrubSend { .. }
-        );
+        // tokio-rustls hands a refused handshake over as an I/O error of kind InvalidData.
+        let tls = matches!(&e, LdapError::Io { source } if source.kind() == std::io::ErrorKind::InvalidData)
+            || matches!(e, LdapError::Rustls { .. });
+        let transient = !tls
+            && matches!(
+                e,
+                LdapError::Io { .. }
+                    | LdapError::Timeout { .. }
+                    | LdapError::EndOfStream
+                    | LdapError::ResultRecv { .. }
+                    | LdapError::OpSend { .. }
+                    | LdapError::IdScrubSend { .. }
+            );
         let hint = match e {
+            _ if tls => {
+                "the TLS handshake failed: check that source.ca_file holds the CA that signed the server's \
+                 certificate and that the URL's host is a name the certificate holds"
+            }
             LdapError::Timeout { .. } => "the server did not answer in time (source.timeout_secs)",
             LdapError::EndOfStream | LdapError::ResultRecv { .. } | LdapError::OpSend { .. } => {
                 "the connection was closed before the answer was complete"
             }
-            LdapError::Rustls { .. } => {
-                "check that source.ca_file holds the CA that signed the server's certificate and that the URL's host is a name the certificate holds"
-            }
             _ => "check source.url and that the server is up",
         };
-        Failure { message: format!("{what} on {server} failed: {e}: {hint}"), transient, auth: false, rc: 0 }
+        Failure { message: format!("{what} {server} failed: {e}: {hint}"), transient, auth: false, rc: 0 }
     }
 
     /// A result code other than success (RFC 4511 §4.1.9).
@@ -183,7 +188,7 @@ impl Session {
         let connect = LdapConnAsync::with_settings(conn, &s.url);
         let (driver, mut ldap) = match tokio::time::timeout(s.connect_timeout, connect).await {
             Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => return Err(Failure::of("connecting", &server, e)),
+            Ok(Err(e)) => return Err(Failure::of("connecting to", &server, e)),
             Err(_) => {
                 return Err(Failure {
                     message: format!(
@@ -211,7 +216,7 @@ impl Session {
         };
         match res {
             None => {}
-            Some(Err(e)) => return Err(Failure::of("the bind", &server, e)),
+            Some(Err(e)) => return Err(Failure::of("the bind on", &server, e)),
             Some(Ok(r)) if r.rc != 0 => {
                 let mut f = Failure::result("the bind", &server, &r);
                 if let (Bind::Simple { dn }, true) = (&s.bind, f.auth) {
@@ -233,7 +238,7 @@ impl Session {
             .with_timeout(self.timeout)
             .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
             .await
-            .map_err(|e| Failure::of(&format!("reading {dn:?}"), &self.server, e))?;
+            .map_err(|e| Failure::of(&format!("reading {dn:?} on"), &self.server, e))?;
         if found.1.rc == 32 || found.1.rc == 50 {
             return Ok(None);
         }
@@ -266,6 +271,7 @@ impl Session {
     ) -> Result<u64, Failure> {
         let origin = Origin::from(format!("{} {filter}", self.server));
         let what = format!("the search {filter} under {base:?}");
+        let on = format!("{what} on");
         let mut cookie: Vec<u8> = Vec::new();
         let mut references = 0;
         loop {
@@ -281,9 +287,9 @@ impl Session {
                 .with_timeout(self.timeout)
                 .streaming_search(base, Scope::Subtree, filter, attrs.to_vec())
                 .await
-                .map_err(|e| Failure::of(&what, &self.server, e))?;
+                .map_err(|e| Failure::of(&on, &self.server, e))?;
             loop {
-                let next = stream.next().await.map_err(|e| Failure::of(&what, &self.server, e))?;
+                let next = stream.next().await.map_err(|e| Failure::of(&on, &self.server, e))?;
                 let Some(re) = next else { break };
                 if re.is_ref() {
                     references += 1;

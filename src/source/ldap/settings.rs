@@ -40,8 +40,9 @@ pub struct LdapSettings {
     pub client_cert: Option<(PathBuf, PathBuf)>,
     pub bind: Bind,
     pub base_dn: String,
-    pub user_filter: String,
-    pub group_filter: String,
+    /// As configured; `None`: [`LdapSettings::filters`] gives the default for the server.
+    pub user_filter: Option<String>,
+    pub group_filter: Option<String>,
     pub page_size: u32,
     pub connect_timeout: Duration,
     /// How long to wait for each answer (an entry, the end of a page) before the read fails.
@@ -166,9 +167,10 @@ impl LdapSettings {
                 "required for kind = \"ldap\": the subtree to read (DC=corp,DC=example)",
             );
         }
-        let user_filter = s.user_filter.clone().unwrap_or_else(|| default_user_filter(rules));
-        let group_filter = s.group_filter.clone().unwrap_or_else(|| default_group_filter(rules));
+        let _ = rules;
+        let (user_filter, group_filter) = (s.user_filter.clone(), s.group_filter.clone());
         for (key, f) in [("source.user_filter", &user_filter), ("source.group_filter", &group_filter)] {
+            let Some(f) = f else { continue };
             if ldap3::parse_filter(f).is_err() {
                 errors.push(key, format!("{f:?} is not an LDAP filter (RFC 4515): check its parentheses"));
             }
@@ -208,13 +210,30 @@ impl LdapSettings {
     }
 }
 
+impl LdapSettings {
+    /// The user and group filters: as configured, else what the directory rules read as users
+    /// and groups, so that a live read gives the interpretation the same entries a full export
+    /// does. On AD the user filter also leaves computers out at the server; elsewhere it cannot
+    /// name the class (OpenLDAP takes a filter on an unknown class as undefined, and its
+    /// negation too), and the interpretation counts and drops any computer.
+    pub fn filters(&self, rules: &DirectoryRules, active_directory: bool) -> (String, String) {
+        let user = self.user_filter.clone().unwrap_or_else(|| default_user_filter(rules, active_directory));
+        let group = self.group_filter.clone().unwrap_or_else(|| default_group_filter(rules));
+        (user, group)
+    }
+}
+
 /// Every entry the directory rules would read as a user: the person classes and entries with a
-/// user name, never AD computers. The same entries as a full export gives the interpretation.
-fn default_user_filter(rules: &DirectoryRules) -> String {
+/// user name (on AD, never computers).
+fn default_user_filter(rules: &DirectoryRules, active_directory: bool) -> String {
     let classes = ["person", "organizationalPerson", "inetOrgPerson", "user", "posixAccount", "account"];
     let mut any: String = classes.iter().map(|c| format!("(objectClass={c})")).collect();
     any.extend(rules.user_name_attributes.iter().map(|a| format!("({a}=*)")));
-    format!("(&(|{any})(!(objectClass=computer)))")
+    if active_directory {
+        format!("(&(|{any})(!(objectClass=computer)))")
+    } else {
+        format!("(|{any})")
+    }
 }
 
 /// The directory rules' group classes.
@@ -275,11 +294,18 @@ mod tests {
     fn filters_are_checked_and_default_to_the_directory_rules() {
         let (s, errors) = settings(raw("ldaps://dc1:636/"));
         assert!(errors.is_empty(), "{errors:?}");
-        assert!(s.user_filter.contains("(!(objectClass=computer))") && s.user_filter.contains("(mail=*)"));
+        let rules = DirectoryRules::default();
+        let (user, group) = s.filters(&rules, true);
+        assert!(user.contains("(!(objectClass=computer))") && user.contains("(mail=*)"), "{user}");
         assert!(
-            s.group_filter.contains("(objectClass=groupOfNames)")
-                && s.group_filter.contains("(objectClass=group)")
+            group.contains("(objectClass=groupOfNames)") && group.contains("(objectClass=group)"),
+            "{group}"
         );
+        let (user, _) = s.filters(&rules, false);
+        assert!(!user.contains("computer") && user.starts_with("(|"), "{user}");
+        for f in [s.filters(&rules, true), s.filters(&rules, false)] {
+            assert!(ldap3::parse_filter(&f.0).is_ok() && ldap3::parse_filter(&f.1).is_ok(), "{f:?}");
+        }
         assert_eq!(s.server(), "ldaps://dc1:636");
         let (_, errors) =
             settings(RawSource { user_filter: Some("(&(objectClass=user)".into()), ..raw("ldaps://dc1") });
