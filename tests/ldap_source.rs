@@ -213,3 +213,54 @@ fn a_wrong_password_is_refused_naming_the_bind_and_never_the_password() {
         "{out}"
     );
 }
+
+#[test]
+fn check_shows_the_server_the_marker_the_first_users_and_the_ldapsearch_commands() {
+    use crate::support::{scim_server::ScimServer, site::Site};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LiveSlapdOptions { syncprov: true, ..Default::default() };
+    let slapd = LiveSlapd::start(&demo_input(dir.path()), opts);
+    let site = Site::new(ScimServer::shared(), "", "");
+    site.set_source(&ldap_source(&slapd, &slapd.url(), "page_size = 50\nchange_poll_secs = 5").replacen(
+        "[source]\n",
+        "",
+        1,
+    ));
+    let out = site.scimsync(&["check"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let text = &out.stdout;
+    for line in [
+        format!("ldap: bound to {} as cn=scimsync,dc=example,dc=com, no TLS", slapd.url()),
+        "ldap: the server is OpenLDAP".to_owned(),
+        "ldap: naming contexts: dc=example,dc=com".to_owned(),
+        "ldap: paged results (RFC 2696) announced: the directory is read in pages of 50".to_owned(),
+        "(polled every 5 s)".to_owned(),
+        "first users as mapped:".to_owned(),
+        "  alovelace@example.com (active; key 0f97bd01-7928-5d9c-be18-865eae75f759)".to_owned(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in:\n{out}");
+    }
+    assert!(text.contains("ldap: change marker csn "), "{out}");
+    assert!(!text.contains("reader-secret"), "the password is never shown:\n{out}");
+    // The commands printed are runnable as they are and find what scimsync read.
+    let commands: Vec<&str> =
+        text.lines().filter(|l| l.trim_start().starts_with("ldapsearch ")).map(str::trim).collect();
+    assert_eq!(commands.len(), 2, "{out}");
+    let mut entries = 0;
+    for c in &commands {
+        assert!(c.contains(&format!("-y '{}'", slapd.password_file().display())), "{c}");
+        let run = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{c} -LLL"))
+            .env("LDAPNOINIT", "1")
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{c}: {}", String::from_utf8_lossy(&run.stderr));
+        entries += String::from_utf8_lossy(&run.stdout).matches("\ndn: ").count() + 1;
+    }
+    assert_eq!(
+        entries,
+        36 + 6,
+        "36 people (one without a mail) and 6 groups, not the service account:\n{out}"
+    );
+}

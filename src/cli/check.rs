@@ -4,6 +4,7 @@
 
 mod dialect;
 mod judge;
+mod ldap;
 mod write_probe;
 
 use super::{load_config, runtime};
@@ -27,6 +28,7 @@ pub(super) fn check(path: &Path, offline: bool, probe: bool) -> anyhow::Result<E
         return Ok(ExitCode::SUCCESS);
     }
     let rt = runtime()?;
+    ldap::report(&rt, &config)?;
     let desired = rt.block_on(run::read_desired(&config))?;
     println!(
         "source: {} records read, {} users and {} groups mapped, {} skipped, {} warnings",
@@ -37,6 +39,9 @@ pub(super) fn check(path: &Path, offline: bool, probe: bool) -> anyhow::Result<E
         desired.warnings.len()
     );
     println!("source read: {}", desired.read_summary);
+    if config.source.ldap.is_some() {
+        ldap::first_users(&desired);
+    }
     if let Some(expiry) = TokenExpiry::of(&config.target, now()) {
         expiry.warn();
         println!("token: {} days left", expiry.days_left);

@@ -70,6 +70,83 @@ fn failure(f: Failure, retries: u32) -> SourceError {
     }
 }
 
+/// What `check` shows of the directory: the root DSE, and the change marker or why there is
+/// none.
+pub struct Inspection {
+    pub dse: RootDse,
+    pub marker: Result<Option<String>, String>,
+}
+
+/// Connects, binds and reads the root DSE and the change marker.
+pub async fn inspect(cfg: &SourceConfig) -> Result<Inspection, SourceError> {
+    let s = settings_of(cfg)?;
+    let password = password(cfg, s)?;
+    let mut session = Session::open(s, password.as_ref()).await.map_err(|f| failure(f, 0))?;
+    let dse = RootDse::read(&mut session).await.map_err(|f| failure(f, 0))?;
+    let marker = marker::read_marker(&mut session, s).await.map_err(|f| f.message);
+    let _ = session.ldap.unbind().await;
+    Ok(Inspection { dse, marker })
+}
+
+/// The searches a read makes as `ldapsearch` command lines, for an administrator to run them
+/// alike: the password is never shown (`-y` names its file, `-W` asks for it).
+pub fn ldapsearch_commands(
+    cfg: &SourceConfig,
+    dse: &RootDse,
+    wanted: Option<&HashSet<String>>,
+) -> Vec<String> {
+    let Some(s) = cfg.ldap.as_ref() else { return Vec::new() };
+    let by_reader: Option<HashSet<String>> = wanted.map(|w| {
+        let mut keep: HashSet<String> = directory::needed_attributes(&cfg.directory).collect();
+        keep.extend(w.iter().cloned());
+        keep
+    });
+    let kept = by_reader.as_ref().map(|k| Kept { by_reader: k, by_user: k });
+    let attrs = requested_attributes(cfg, kept);
+    let q = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
+    let mut env = Vec::new();
+    if let Some(ca) = &s.ca_file {
+        env.push(format!("LDAPTLS_CACERT={}", q(&ca.display().to_string())));
+    }
+    if let Some((cert, key)) = &s.client_cert {
+        env.push(format!(
+            "LDAPTLS_CERT={} LDAPTLS_KEY={}",
+            q(&cert.display().to_string()),
+            q(&key.display().to_string())
+        ));
+    }
+    let mut head = env;
+    head.push(format!("ldapsearch -H {}", q(&s.url)));
+    if s.transport == Transport::StartTls {
+        head.push("-ZZ".into());
+    }
+    match &s.bind {
+        Bind::Anonymous => head.push("-x".into()),
+        Bind::Simple { dn } => {
+            head.push(format!("-x -D {}", q(dn)));
+            head.push(match &cfg.password_file {
+                Some(f) => format!("-y {}", q(&f.display().to_string())),
+                None => "-W".into(),
+            });
+        }
+        Bind::External => head.push("-Y EXTERNAL".into()),
+    }
+    head.push(format!("-b {} -s sub", q(&s.base_dn)));
+    if dse.announces_paging() {
+        head.push(format!("-E pr={}/noprompt", s.page_size));
+    }
+    let head = head.join(" ");
+    let (users, groups) = s.filters(&cfg.directory, dse.kind == ServerKind::ActiveDirectory);
+    let group_attrs = group_attributes(cfg, dse, &attrs);
+    [(users, &attrs), (groups, &group_attrs)]
+        .into_iter()
+        .map(|(filter, attrs)| {
+            let attrs: Vec<String> = attrs.iter().map(|a| if a == "*" { q(a) } else { a.clone() }).collect();
+            format!("{head} {} {}", q(&filter), attrs.join(" "))
+        })
+        .collect()
+}
+
 /// What each search asks for: the attributes the directory rules and the mapping read, or all
 /// user attributes (`*`) and the rules' operational ones when the mapping may read any.
 pub fn requested_attributes(cfg: &SourceConfig, kept: Option<Kept<'_>>) -> Vec<String> {

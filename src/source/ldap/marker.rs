@@ -113,7 +113,7 @@ pub async fn change_marker(s: &LdapSettings, password: Option<&Token>) -> Result
     marker
 }
 
-async fn read_marker(session: &mut Session, s: &LdapSettings) -> Result<Option<String>, Failure> {
+pub(super) async fn read_marker(session: &mut Session, s: &LdapSettings) -> Result<Option<String>, Failure> {
     let dse = RootDse::read(session).await?;
     if let Some(usn) = dse.record.first_text("highestcommittedusn") {
         let invocation = match dse.record.first_text("dsservicename") {
