@@ -232,7 +232,7 @@ impl Session {
 
     /// A base-scope read of one entry; `None` when it does not exist or cannot be read.
     pub async fn read_entry(&mut self, dn: &str, attrs: &[&str]) -> Result<Option<Record>, Failure> {
-        let origin = Origin::from(format!("{} {dn}", self.server));
+        let origin = Origin::from(format!("{}/{dn}", self.server));
         let found = self
             .ldap
             .with_timeout(self.timeout)
@@ -269,7 +269,9 @@ impl Session {
         page_size: Option<u32>,
         mut each: impl FnMut(Record) -> Result<(), Failure>,
     ) -> Result<u64, Failure> {
-        let origin = Origin::from(format!("{} {filter}", self.server));
+        // Every entry of a search shares its origin, the LDAP URL of the base: the entry's DN is in
+        // its record, and a million users do not each hold a copy of it twice.
+        let origin = Origin::from(format!("{}/{base}", self.server));
         let what = format!("the search {filter} under {base:?}");
         let on = format!("{what} on");
         let mut cookie: Vec<u8> = Vec::new();
