@@ -113,7 +113,7 @@ pub(super) async fn run(
 /// between two pages of a slow search, say, so that the read itself sees no change).
 fn source_settling(config: &Config, now: std::time::SystemTime) -> Option<String> {
     let settle = config.settle_seconds;
-    if settle == 0 || config.source.kind == SourceKind::Scim {
+    if settle == 0 || matches!(config.source.kind, SourceKind::Scim | SourceKind::Ldap) {
         return None;
     }
     let path = config.source.path.as_ref()?;
