@@ -15,6 +15,7 @@ mod crash;
 mod daemon;
 mod daemon_in_place;
 mod fault_proxy_smoke;
+mod ldap_samba;
 mod ldap_source;
 mod ldif_corpus;
 mod ldif_directory;
