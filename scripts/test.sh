@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs exactly this): installs what the tests need on a fresh
-# Debian machine (OpenLDAP slapd + ldap-utils from apt, the pinned SCIM server in .venv/, the
-# scimmy SCIM server's npm packages in tests/support/scimmy/node_modules/, django-scim2 and Django
-# in tests/support/django_scim/.venv/), then runs rustfmt, clippy and the whole test suite.
+# Debian machine (OpenLDAP slapd + ldap-utils and Samba + ldb-tools from apt, the pinned SCIM
+# server in .venv/, the scimmy SCIM server's npm packages in tests/support/scimmy/node_modules/,
+# django-scim2 and Django in tests/support/django_scim/.venv/), then runs rustfmt, clippy and the
+# whole test suite.
 #
 # Environment it exports for the tests (each may be set beforehand to override the lookup):
 #   SLAPD_BIN, SLAPADD_BIN, SLAPCAT_BIN, LDAPSEARCH_BIN   OpenLDAP programs
@@ -88,16 +89,10 @@ restore_policy() {
     policy_installed=
 }
 
-# Installs slapd + ldap-utils without letting the package configure or start a system daemon:
-# debconf is told to skip the initial configuration, and a policy-rc.d that answers 101 forbids
-# every service start while the install runs (an existing policy-rc.d is put back afterwards,
-# also when the install fails).
-install_ldap_tools() {
-    local before pid
-    command -v apt-get >/dev/null ||
-        die "slapd/slapcat/ldapsearch are missing and there is no apt-get: install OpenLDAP's slapd and client tools by hand"
-    before=$(slapd_pids)
-
+# apt_install_no_start PACKAGE...: apt_install with a policy-rc.d that answers 101, which
+# forbids every service start while the install runs (an existing policy-rc.d is put back
+# afterwards, also when the install fails).
+apt_install_no_start() {
     trap restore_policy EXIT
     if [[ -e $POLICY ]]; then
         as_root mv "$POLICY" "$POLICY_BACKUP"
@@ -106,11 +101,21 @@ install_ldap_tools() {
     printf '#!/bin/sh\n# Installed by scripts/test.sh for the duration of an apt install.\nexit 101\n' |
         as_root tee "$POLICY" >/dev/null
     as_root chmod 755 "$POLICY"
-
-    echo 'slapd slapd/no_configuration boolean true' | as_root debconf-set-selections
-    apt_install slapd ldap-utils
+    apt_install "$@"
     restore_policy
     trap - EXIT
+}
+
+# Installs slapd + ldap-utils without letting the package configure or start a system daemon:
+# debconf is told to skip the initial configuration, and no service may start during the install.
+install_ldap_tools() {
+    local before pid
+    command -v apt-get >/dev/null ||
+        die "slapd/slapcat/ldapsearch are missing and there is no apt-get: install OpenLDAP's slapd and client tools by hand"
+    before=$(slapd_pids)
+
+    echo 'slapd slapd/no_configuration boolean true' | as_root debconf-set-selections
+    apt_install_no_start slapd ldap-utils
 
     # Belt and braces: a slapd that appeared during the install was started by it; stop it.
     for pid in $(slapd_pids); do
@@ -134,6 +139,25 @@ export SLAPD_BIN=${SLAPD_BIN:-$(find_prog slapd)}
 export SLAPADD_BIN=${SLAPADD_BIN:-$(find_prog slapadd)}
 export SLAPCAT_BIN=${SLAPCAT_BIN:-$(find_prog slapcat)}
 export LDAPSEARCH_BIN=${LDAPSEARCH_BIN:-$(find_prog ldapsearch)}
+
+# Samba (samba, samba-tool, ldbadd) and openssl for scripts/samba-ad.sh, which runs the Active
+# Directory domain controller of tests/ldap_samba.rs (that test needs root: samba binds the fixed
+# ports 389 and 636). About 34 MB to download. No service starts during the install; the
+# packages' own daemons (smbd, nmbd, samba-ad-dc) are not used.
+have_samba_tools() {
+    [[ -n $(find_prog samba) && -n $(find_prog samba-tool) && -n $(find_prog ldbadd) && -n $(find_prog openssl) ]]
+}
+if have_samba_tools; then
+    log "Samba present"
+else
+    t_samba=$SECONDS
+    command -v apt-get >/dev/null ||
+        die "samba/samba-tool/ldbadd are missing and there is no apt-get: install Samba (AD DC) and ldb-tools by hand"
+    log "installing samba and ldb-tools (apt, about 34 MB)"
+    apt_install_no_start samba ldb-tools openssl
+    have_samba_tools || die "samba, samba-tool, ldbadd or openssl still missing after the apt install"
+    log "Samba installed in $((SECONDS - t_samba)) s"
+fi
 
 # systemd-analyze (verify, security --offline) for tests/systemd_unit.rs, and /bin/kill, which
 # the unit's ExecReload names. Installing the package starts nothing.
