@@ -17,6 +17,7 @@ mod daemon_in_place;
 mod fault_proxy_smoke;
 mod ldap_samba;
 mod ldap_source;
+mod ldap_runs;
 mod ldif_corpus;
 mod ldif_directory;
 mod ldif_props;
