@@ -130,6 +130,7 @@ pub fn ldapsearch_commands(
             });
         }
         Bind::External => head.push("-Y EXTERNAL".into()),
+        Bind::Gssapi => head.push("-Y GSSAPI".into()),
     }
     head.push(format!("-b {} -s sub", q(&s.base_dn)));
     if dse.announces_paging() {

@@ -20,6 +20,7 @@ pub(super) fn report(rt: &tokio::runtime::Runtime, config: &Config) -> anyhow::R
         Bind::Anonymous => "anonymously".to_owned(),
         Bind::Simple { dn } => format!("as {dn}"),
         Bind::External => "by client certificate (SASL EXTERNAL)".to_owned(),
+        Bind::Gssapi => "by Kerberos (SASL GSSAPI)".to_owned(),
     };
     println!("ldap: bound to {} {bound}, {transport}", s.server());
     let vendor = [dse.record.first_text("vendorname"), dse.record.first_text("vendorversion")];

@@ -118,6 +118,30 @@ fn rc_name(rc: u32) -> &'static str {
     }
 }
 
+/// The SASL GSSAPI bind: a ticket for `ldap/HOST` from the credential cache. Kerberos
+/// protects a connection in clear itself; over TLS it authenticates only, bound to the channel.
+#[cfg(feature = "gssapi")]
+async fn gssapi_bind(ldap: &mut Ldap, s: &LdapSettings, server: &str) -> Result<LdapResult, Failure> {
+    // The GSS-API library reads the credential cache and asks the KDC with blocking calls;
+    // there is one bind per read.
+    ldap.with_timeout(s.timeout).sasl_gssapi_bind(s.host()).await.map_err(|e| match e {
+        LdapError::GssapiOperationError(why) => Failure::fatal(format!(
+            "the Kerberos (GSSAPI) bind on {server} failed: {why}: scimsync needs a ticket in its \
+             credential cache (kinit, KRB5CCNAME) or a client keytab (KRB5_CLIENT_KTNAME), and the \
+             KDC must know the service principal ldap/{}",
+            s.host()
+        )),
+        e => Failure::of("the bind on", server, e),
+    })
+}
+
+#[cfg(not(feature = "gssapi"))]
+async fn gssapi_bind(_: &mut Ldap, _: &LdapSettings, server: &str) -> Result<LdapResult, Failure> {
+    Err(Failure::fatal(format!(
+        "the Kerberos (GSSAPI) bind on {server} is not built into this scimsync: build it with `cargo build --features gssapi`"
+    )))
+}
+
 /// A bound connection.
 pub struct Session {
     pub ldap: Ldap,
@@ -213,15 +237,26 @@ impl Session {
                 Some(ldap.with_timeout(s.timeout).simple_bind(dn, pw.secret.expose_secret()).await)
             }
             Bind::External => Some(ldap.with_timeout(s.timeout).sasl_external_bind().await),
+            Bind::Gssapi => Some(Ok(gssapi_bind(&mut ldap, s, &server).await?)),
         };
         match res {
             None => {}
             Some(Err(e)) => return Err(Failure::of("the bind on", &server, e)),
             Some(Ok(r)) if r.rc != 0 => {
                 let mut f = Failure::result("the bind", &server, &r);
-                if let (Bind::Simple { dn }, true) = (&s.bind, f.auth) {
-                    let from = password.map_or("", |p| p.source.as_str());
-                    f.message = format!("{} (bound as {dn}, the password from {from})", f.message);
+                match (&s.bind, f.auth) {
+                    (Bind::Simple { dn }, true) => {
+                        let from = password.map_or("", |p| p.source.as_str());
+                        f.message = format!("{} (bound as {dn}, the password from {from})", f.message);
+                    }
+                    (Bind::Gssapi, true) => {
+                        f.message = format!(
+                            "{} (a Kerberos bind: the server refused the principal of the ticket; \
+                             map it to an entry that may read, e.g. olcAuthzRegexp on OpenLDAP)",
+                            f.message
+                        );
+                    }
+                    _ => {}
                 }
                 return Err(f);
             }

@@ -27,6 +27,10 @@ pub enum Bind {
     Simple { dn: String },
     /// SASL EXTERNAL: the identity is the client certificate presented over TLS.
     External,
+    /// SASL GSSAPI: the identity is the Kerberos principal whose ticket is in the credential
+    /// cache (`KRB5CCNAME`, or got from the keytab of `KRB5_CLIENT_KTNAME`); the server's is
+    /// `ldap/HOST`, HOST as the URL names it. Only with the `gssapi` feature.
+    Gssapi,
 }
 
 /// What a live LDAP read connects to, how, and what it searches.
@@ -62,14 +66,10 @@ impl LdapSettings {
         &self.url[..self.url.len() - rest.len() + end]
     }
 
-    /// The host name as the URL gives it (what the server's certificate must name).
+    /// The host name as the URL gives it (what the server's certificate must name, and the
+    /// HOST of its Kerberos service principal `ldap/HOST`).
     pub fn host(&self) -> &str {
-        let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, r)| r);
-        let host_port = rest.split('/').next().unwrap_or("");
-        match host_port.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
-        }
+        host_of(&self.url)
     }
 
     /// Validates the LDAP keys of `[source]`, pushing every problem to `errors`.
@@ -118,16 +118,39 @@ impl LdapSettings {
                 }
                 Bind::External
             }
+            (Some("GSSAPI"), _) if cfg!(feature = "gssapi") => {
+                // Kerberos names the server by the host name of its service principal:
+                // an address finds no ticket.
+                let host = host_of(&url);
+                if host.parse::<std::net::IpAddr>().is_ok() {
+                    errors.push(
+                        "source.url",
+                        format!(
+                            "GSSAPI (Kerberos) asks for a ticket to ldap/HOST with the URL's host: \
+                             name the server by the host name of its service principal, not {host}"
+                        ),
+                    );
+                }
+                if s.bind_dn.is_some() {
+                    errors.push(
+                        "source.bind_dn",
+                        "with sasl_mechanism = \"GSSAPI\" scimsync binds as its Kerberos principal: remove bind_dn",
+                    );
+                }
+                Bind::Gssapi
+            }
             (Some("GSSAPI"), _) => {
                 errors.push(
                     "source.sasl_mechanism",
-                    "GSSAPI (Kerberos) is not built into this scimsync: bind with a password or a client certificate (EXTERNAL)",
+                    "GSSAPI (Kerberos) is not built into this scimsync: bind with a password or a client certificate (EXTERNAL), \
+                     or build scimsync with `cargo build --features gssapi` (needs the MIT Kerberos development files)",
                 );
                 Bind::Anonymous
             }
             (Some(other), _) => {
+                let known = if cfg!(feature = "gssapi") { "EXTERNAL or GSSAPI" } else { "EXTERNAL" };
                 errors
-                    .push("source.sasl_mechanism", format!("unknown SASL mechanism {other:?}: use EXTERNAL"));
+                    .push("source.sasl_mechanism", format!("unknown SASL mechanism {other:?}: use {known}"));
                 Bind::Anonymous
             }
             (None, Some(dn)) if dn.trim().is_empty() => {
@@ -207,6 +230,16 @@ impl LdapSettings {
             max_retries: s.max_retries.unwrap_or(2),
             change_poll,
         }
+    }
+}
+
+/// The host of an LDAP URL, without port or the brackets of an IPv6 address.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or("");
+    match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
     }
 }
 
@@ -326,5 +359,36 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(s.bind, Bind::External);
         assert_eq!(s.client_cert.unwrap().0, Path::new("/etc/scimsync/client.pem"));
+    }
+
+    fn gssapi(url: &str) -> RawSource {
+        RawSource { sasl_mechanism: Some("gssapi".into()), bind_dn: None, ..raw(url) }
+    }
+
+    #[cfg(not(feature = "gssapi"))]
+    #[test]
+    fn gssapi_is_refused_with_how_to_build_it_in() {
+        let (_, errors) = settings(gssapi("ldap://dc1.corp.example"));
+        assert_eq!(keys(&errors), ["source.sasl_mechanism"]);
+        let message = &errors.0[0].message;
+        assert!(
+            message.contains("not built into") && message.contains("cargo build --features gssapi"),
+            "{message}"
+        );
+    }
+
+    #[cfg(feature = "gssapi")]
+    #[test]
+    fn gssapi_is_accepted_over_any_transport_with_a_host_name() {
+        for url in ["ldap://dc1.corp.example", "ldaps://dc1.corp.example:636"] {
+            let (s, errors) = settings(gssapi(url));
+            assert!(errors.is_empty(), "{url}: {errors:?}");
+            assert_eq!((&s.bind, s.host()), (&Bind::Gssapi, "dc1.corp.example"));
+        }
+        let (_, errors) = settings(gssapi("ldap://192.0.2.10:389"));
+        assert_eq!(keys(&errors), ["source.url"]);
+        assert!(errors.0[0].message.contains("ldap/HOST"), "{}", errors.0[0].message);
+        let (_, errors) = settings(RawSource { bind_dn: Some("cn=reader".into()), ..gssapi("ldap://dc1") });
+        assert_eq!(keys(&errors), ["source.bind_dn"]);
     }
 }
