@@ -4,6 +4,7 @@
 //! scimsync-bench fill --config FILE [--batch N]   commit a plan to the snapshot without a target
 //! scimsync-bench parse FILE [--parts]             time the LDIF reader alone over a file
 //! scimsync-bench loopback --port PORT             a stand-in HTTP server for measurement only
+//! scimsync-bench read-source CONFIG [--searches]  time the configured source's read alone
 //! ```
 
 mod confirm;
@@ -22,7 +23,8 @@ fn main() -> anyhow::Result<()> {
         Some("fill") => fill::main(args),
         Some("parse") => parse(args),
         Some("loopback") => Ok(loopback::main(args)?),
-        _ => anyhow::bail!("usage: scimsync-bench fill|parse|loopback … (see benches/README.md)"),
+        Some("read-source") => read_source(args),
+        _ => anyhow::bail!("usage: scimsync-bench fill|parse|loopback|read-source … (see benches/README.md)"),
     }
 }
 
@@ -79,6 +81,45 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     println!(
         "entries={entries} values={values} value_bytes={value_bytes} bytes={bytes} secs={secs:.3} mb_per_s={:.1}",
         bytes as f64 / 1e6 / secs
+    );
+    Ok(())
+}
+
+/// Reads the configured source as a run does (`source::read_for` with the attributes the mapping
+/// reads), on a single-threaded runtime, and prints
+/// `records=… users=… groups=… skipped=… secs=… records_per_s=…`: for a live LDAP source, the
+/// search, the paging and the directory interpretation without mapping or planning. With
+/// `--searches` (LDAP only) it reads nothing and prints the `ldapsearch` command lines of the
+/// same searches instead, one per line, as `scimsync check` shows them.
+fn read_source(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let usage = || anyhow::anyhow!("usage: scimsync-bench read-source CONFIG [--searches]");
+    let path = args.next().ok_or_else(usage)?;
+    let searches = match args.next().as_deref() {
+        None => false,
+        Some("--searches") => true,
+        Some(_) => return Err(usage()),
+    };
+    let config = scimsync::config::load(std::path::Path::new(&path))?;
+    let wanted = config.mapping.source_attributes();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if searches {
+        use scimsync::source::ldap;
+        let found = runtime.block_on(ldap::inspect(&config.source))?;
+        for line in ldap::ldapsearch_commands(&config.source, &found.dse, wanted.as_ref()) {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    let t = Instant::now();
+    let dir = runtime.block_on(scimsync::source::read_for(&config.source, wanted.as_ref()))?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "records={} users={} groups={} skipped={} secs={secs:.3} records_per_s={:.0}",
+        dir.records_read,
+        dir.users.len(),
+        dir.groups.len(),
+        dir.skipped.len(),
+        dir.records_read as f64 / secs
     );
     Ok(())
 }
