@@ -200,12 +200,12 @@ async fn read_once(
     let mut part = directory::PartBuilder::new(&cfg.directory, kept.map(|k| k.by_user), &hasher);
     let mut seen: HashSet<u128> = HashSet::new();
     let mut ranged: Vec<(Record, Vec<(String, u64)>)> = Vec::new();
-    let mut references = 0;
+    let mut references = std::collections::BTreeSet::new();
     let group_attrs = group_attributes(cfg, &dse, attrs);
     let (users, groups) = s.filters(&cfg.directory, dse.kind == ServerKind::ActiveDirectory);
     for (filter, attrs) in [(&users, attrs), (&groups, &group_attrs[..])] {
         let found = session
-            .search(&s.base_dn, filter, attrs, paged.then_some(s.page_size), |mut r| {
+            .search(&s.base_dn, filter, attrs, paged.then_some(s.page_size), &mut references, |mut r| {
                 if seen.insert(dn_id(&r.dn)) {
                     let more = entry::join_ranges(&mut r);
                     if more.is_empty() {
@@ -217,7 +217,7 @@ async fn read_once(
                 Ok(())
             })
             .await;
-        references += found.map_err(|mut f| {
+        found.map_err(|mut f| {
             if !paged && f.rc == 4 {
                 f.message = format!(
                     "{}: the server does not announce paged results (RFC 2696), so scimsync cannot read more \
@@ -233,7 +233,7 @@ async fn read_once(
         part.add(&r);
     }
     let _ = session.ldap.unbind().await;
-    part.ended(references, false);
+    part.ended(references.len() as u64, false);
     Ok(directory::join_parts(vec![part.finish()], hasher))
 }
 

@@ -294,23 +294,24 @@ impl Session {
 
     /// One subtree search, page by page when `page_size` is set (RFC 2696, the control marked
     /// critical: a server that cannot page refuses rather than answering in part). Each entry
-    /// goes to `each`; search references are counted, not followed. Any result but success, on
-    /// any page, fails the search.
+    /// goes to `each`; search references are not followed: their URLs go to `references` (the
+    /// same reference met by two searches is one). Any result but success, on any page, fails
+    /// the search.
     pub async fn search(
         &mut self,
         base: &str,
         filter: &str,
         attrs: &[String],
         page_size: Option<u32>,
+        references: &mut std::collections::BTreeSet<Vec<u8>>,
         mut each: impl FnMut(Record) -> Result<(), Failure>,
-    ) -> Result<u64, Failure> {
+    ) -> Result<(), Failure> {
         // Every entry of a search shares its origin, the LDAP URL of the base: the entry's DN is in
         // its record, and a million users do not each hold a copy of it twice.
         let origin = Origin::from(format!("{}/{base}", self.server));
         let what = format!("the search {filter} under {base:?}");
         let on = format!("{what} on");
         let mut cookie: Vec<u8> = Vec::new();
-        let mut references = 0;
         loop {
             if let Some(size) = page_size {
                 let mut control: RawControl =
@@ -329,7 +330,12 @@ impl Session {
                 let next = stream.next().await.map_err(|e| Failure::of(&on, &self.server, e))?;
                 let Some(re) = next else { break };
                 if re.is_ref() {
-                    references += 1;
+                    // The URLs as sent (a malformed reference still counts, as itself).
+                    let urls =
+                        re.0.clone()
+                            .expect_constructed()
+                            .map(|c| c.into_iter().filter_map(|t| t.expect_primitive()).collect::<Vec<_>>());
+                    references.insert(urls.map(|u| u.concat()).unwrap_or_default());
                 } else if !re.is_intermediate() {
                     let r = entry::record(re.0, origin.clone()).map_err(|m| {
                         Failure::fatal(format!("{what} on {}: a malformed entry: {}", self.server, m.0))
@@ -342,10 +348,10 @@ impl Session {
                 return Err(Failure::result(&what, &self.server, &res));
             }
             if page_size.is_none() {
-                return Ok(references);
+                return Ok(());
             }
             match paged_cookie(&res) {
-                Ok(next) if next.is_empty() => return Ok(references),
+                Ok(next) if next.is_empty() => return Ok(()),
                 Ok(next) => cookie = next,
                 Err(m) => return Err(Failure::fatal(format!("{what} on {}: {m}", self.server))),
             }
