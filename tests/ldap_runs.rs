@@ -3,6 +3,7 @@
 //! off changes nothing, the daemon runs when the directory's change marker moves (and falls back
 //! to its schedule when there is none), and a refused bind names the account, not the password.
 
+use crate::cli_support::toml_path;
 use crate::daemon::{users, wait_until, Daemon, YEARLY};
 use crate::support::scim_server::ScimServer;
 use crate::support::site::Site;
@@ -31,10 +32,6 @@ fn ldap_source(slapd: &LiveSlapd, password_file: &str, extra: &str) -> String {
         slapd.bind_dn(),
         slapd.base_dn(),
     )
-}
-
-fn toml_path(p: &Path) -> String {
-    format!("{:?}", p.display().to_string())
 }
 
 /// Every row of the snapshot tables, in key order.

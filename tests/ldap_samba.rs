@@ -6,7 +6,7 @@
 //! Samba runs, and it is stopped whatever happens. Samba needs root (the ports, its database's
 //! ownership); the test fails, rather than passes, without it.
 
-use crate::cli_support::{repo_root, run, toml_path, Output};
+use crate::cli_support::{plan_json, repo_root, run, toml_path, without_origins, Output};
 use crate::support::slapd_live::{ldap_tool, ldapsearch_bin};
 use base64::Engine as _;
 use serde_json::Value;
@@ -146,22 +146,6 @@ fn ldap_source(samba: &Samba, password_file: &Path, url: &str, extra: &str) -> S
     )
 }
 
-fn plan(config: &Path) -> Value {
-    let out = run(config, &["plan", "--format", "json"]);
-    assert_eq!(out.code, Some(0), "{out}");
-    out.json()
-}
-
-fn without_origins(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| *k != "origin").map(|(k, v)| (k.clone(), without_origins(v))).collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_origins).collect()),
-        other => other.clone(),
-    }
-}
-
 /// What two plans of one directory must share: operations, held operations and skipped
 /// records, without the origins (a live entry and an export line name different places). The
 /// skipped records are in key order: a plan orders them by origin, which is the export's line
@@ -262,7 +246,7 @@ fn ldap_samba_ad_dc_is_read_whole_and_as_its_export() {
 
     let live_config =
         write_config(dir.path(), "live", &ldap_source(&samba, &password_file, samba.get("URL"), ""));
-    let live = plan(&live_config);
+    let live = plan_json(&live_config);
 
     // 1. The 1,600 users are created, active, under their mail address.
     let created: Vec<&Value> = ops(&live, "create_user").collect();
@@ -352,7 +336,7 @@ fn ldap_samba_ad_dc_is_read_whole_and_as_its_export() {
         &format!("[source]\nkind = \"ldif\"\npath = {}\n", toml_path(&export)),
     );
     assert_same(
-        &comparable(&plan(&file_config)),
+        &comparable(&plan_json(&file_config)),
         &comparable(&live),
         "the export's plan differs from the live read's",
     );
@@ -361,13 +345,13 @@ fn ldap_samba_ad_dc_is_read_whole_and_as_its_export() {
     let ca = format!("ca_file = {}", toml_path(Path::new(samba.get("CA_CERT"))));
     let ldaps =
         write_config(dir.path(), "ldaps", &ldap_source(&samba, &password_file, samba.get("LDAPS_URL"), &ca));
-    assert_same(&comparable(&plan(&ldaps)), &comparable(&live), "ldaps");
+    assert_same(&comparable(&plan_json(&ldaps)), &comparable(&live), "ldaps");
     let starttls = write_config(
         dir.path(),
         "starttls",
         &ldap_source(&samba, &password_file, samba.get("URL"), &format!("starttls = true\n{ca}")),
     );
-    assert_same(&comparable(&plan(&starttls)), &comparable(&live), "StartTLS");
+    assert_same(&comparable(&plan_json(&starttls)), &comparable(&live), "StartTLS");
 
     // 8. check shows AD's change marker (invocationId and highestCommittedUSN), and it moves
     // when the directory is written.

@@ -4,7 +4,7 @@
 //! client certificate; a 3,000-member group read whole; a limit that paging cannot pass fails
 //! the read.
 
-use crate::cli_support::{self, run, toml_path, Output};
+use crate::cli_support::{self, plan_json, run, toml_path, without_origins, Output};
 use crate::support::slapd_live::{write_directory, LiveSlapd, LiveSlapdOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -48,23 +48,6 @@ fn minimal_with_source(dir: &Path, name: &str, source: &str) -> PathBuf {
     path
 }
 
-fn plan(config: &Path) -> Value {
-    let out = run(config, &["plan", "--format", "json"]);
-    assert_eq!(out.code, Some(0), "{out}");
-    out.json()
-}
-
-/// `v` without any `origin` field (a live entry and an export line name different places).
-fn without_origins(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| *k != "origin").map(|(k, v)| (k.clone(), without_origins(v))).collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_origins).collect()),
-        other => other.clone(),
-    }
-}
-
 /// What must be the same between two plans of one directory: the operations (keys, values,
 /// members), what is held and deferred, what is skipped and why, the warnings and the counts.
 fn comparable(plan: &Value) -> Value {
@@ -99,7 +82,7 @@ fn a_live_read_plans_exactly_what_the_slapcat_export_of_the_directory_plans() {
         &format!("[source]\nkind = \"ldif\"\npath = {}\n", toml_path(&export)),
     );
 
-    let (live, file) = (plan(&live), plan(&file));
+    let (live, file) = (plan_json(&live), plan_json(&file));
     assert_eq!(comparable(&live), comparable(&file));
     // And the plan is the demo's: every person, the nested groups flattened.
     assert_eq!(live["summary"]["create_user"], 35, "{:#}", live["summary"]);
@@ -118,12 +101,12 @@ fn ldaps_and_starttls_trust_the_configured_ca_and_refuse_any_other() {
         LiveSlapd::start(&demo_input(dir.path()), LiveSlapdOptions { tls: true, ..Default::default() });
     let ca = format!("ca_file = {}", toml_path(&slapd.ca_file()));
     let other = format!("ca_file = {}", toml_path(&slapd.other_ca_file()));
-    let plain = plan(&demo_with_source(dir.path(), "plain", &ldap_source(&slapd, &slapd.url(), "")));
+    let plain = plan_json(&demo_with_source(dir.path(), "plain", &ldap_source(&slapd, &slapd.url(), "")));
     for (name, url, extra) in [
         ("ldaps", slapd.ldaps_url(), ca.clone()),
         ("starttls", slapd.url(), format!("{ca}\nstarttls = true")),
     ] {
-        let tls = plan(&demo_with_source(dir.path(), name, &ldap_source(&slapd, &url, &extra)));
+        let tls = plan_json(&demo_with_source(dir.path(), name, &ldap_source(&slapd, &url, &extra)));
         assert_eq!(comparable(&tls), comparable(&plain), "{name}");
     }
     for (name, url, extra) in [
@@ -151,8 +134,8 @@ fn sasl_external_binds_with_the_client_certificate() {
         toml_path(&key),
         slapd.base_dn()
     );
-    let external = plan(&demo_with_source(dir.path(), "external", &source));
-    let simple = plan(&demo_with_source(dir.path(), "simple", &ldap_source(&slapd, &slapd.url(), "")));
+    let external = plan_json(&demo_with_source(dir.path(), "external", &source));
+    let simple = plan_json(&demo_with_source(dir.path(), "simple", &ldap_source(&slapd, &slapd.url(), "")));
     assert_eq!(comparable(&external), comparable(&simple));
     let binds = slapd.stats();
     assert!(binds.contains("BIND dn=\"cn=scimsync,dc=example,dc=com\" mech=EXTERNAL"), "{binds}");
@@ -166,7 +149,7 @@ fn a_group_of_3000_members_is_read_whole_in_pages() {
     let slapd = LiveSlapd::start(&input, LiveSlapdOptions { size_limit: Some(100), ..Default::default() });
     let config =
         minimal_with_source(dir.path(), "big", &ldap_source(&slapd, &slapd.url(), "page_size = 250"));
-    let plan = plan(&config);
+    let plan = plan_json(&config);
     assert_eq!(plan["summary"]["create_user"], 3_000);
     // One group, its members sent in several requests.
     let big = ops_of(&plan, "add_members");
