@@ -124,16 +124,55 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
         "request failed"
     };
     let root = root.to_string();
-    if root.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {root}")
+    let mut said = if root.is_empty() { kind.to_owned() } else { format!("{kind}: {root}") };
+    if let Some(proxy) = e.url().and_then(|u| proxy_for(u, |k| std::env::var(k).ok())) {
+        said.push_str(&format!(" ({proxy}; NO_PROXY lists the hosts reached directly)"));
     }
+    said
+}
+
+/// The proxy a request to `url` is sent through as the environment names it (reqwest reads the
+/// same variables), its credentials left out: `via the proxy http://proxy:3128 from HTTPS_PROXY`.
+/// None when no variable names one; a host that `NO_PROXY` excludes is still named, since only
+/// reqwest decides that, and the message says where to look.
+fn proxy_for(url: &reqwest::Url, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let names: &[&str] = match url.scheme() {
+        "https" => &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"],
+        _ => &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"],
+    };
+    let (name, value) = names.iter().find_map(|n| var(n).filter(|v| !v.is_empty()).map(|v| (*n, v)))?;
+    let shown = match reqwest::Url::parse(&value) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    };
+    Some(format!("via the proxy {shown} from {name}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_proxy_is_named_without_its_credentials() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        let https = reqwest::Url::parse("https://acme.rmmservice.com/scim/v2/Users").unwrap();
+        let http = reqwest::Url::parse("http://idp.corp.example/scim/v2").unwrap();
+        let vars =
+            env(&[("https_proxy", "http://ops:secret@proxy.corp:3128/"), ("HTTP_PROXY", "http://p2:8080")]);
+        assert_eq!(proxy_for(&https, vars).unwrap(), "via the proxy http://proxy.corp:3128 from https_proxy");
+        assert_eq!(proxy_for(&http, vars).unwrap(), "via the proxy http://p2:8080 from HTTP_PROXY");
+        assert_eq!(
+            proxy_for(&https, env(&[("ALL_PROXY", "socks5://s:1080")])).unwrap(),
+            "via the proxy socks5://s:1080 from ALL_PROXY"
+        );
+        assert_eq!(proxy_for(&https, env(&[("HTTP_PROXY", "http://p2:8080"), ("HTTPS_PROXY", "")])), None);
+    }
 
     #[test]
     fn truncate_counts_characters_not_bytes() {
