@@ -9,6 +9,7 @@
 #   SLAPD_BIN, SLAPADD_BIN, SLAPCAT_BIN, LDAPSEARCH_BIN   OpenLDAP programs
 #   SCIM2_SERVER_BIN                                      the pinned scim2-server in .venv/
 #   DJANGO_SCIM_PYTHON                                    the Python of django-scim2's venv
+#   TINYPROXY_BIN, STUNNEL_BIN                            the proxy and the TLS front of tests/proxy.rs
 # (Not SCIMSYNC_*: that prefix is the daemon's own configuration namespace.)
 set -euo pipefail
 
@@ -171,6 +172,20 @@ fi
 if [[ ! -x /bin/kill ]]; then
     apt_install procps
 fi
+
+# tinyproxy (a forward HTTP proxy) and stunnel (TLS in front of scim2-server) for tests/proxy.rs,
+# which syncs through the proxy. No service starts during the install; the tests run their own.
+if [[ -n $(find_prog tinyproxy) && -n $(find_prog stunnel4) ]]; then
+    log "tinyproxy and stunnel present"
+else
+    command -v apt-get >/dev/null ||
+        die "tinyproxy/stunnel4 are missing and there is no apt-get: install them by hand"
+    apt_install_no_start tinyproxy stunnel4
+    [[ -n $(find_prog tinyproxy) && -n $(find_prog stunnel4) ]] ||
+        die "tinyproxy or stunnel4 still missing after the apt install"
+fi
+export TINYPROXY_BIN=${TINYPROXY_BIN:-$(find_prog tinyproxy)}
+export STUNNEL_BIN=${STUNNEL_BIN:-$(find_prog stunnel4)}
 
 # python3 that can make a venv (Debian splits venv and ensurepip into python3-venv).
 need_python_venv() {

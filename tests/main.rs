@@ -26,6 +26,7 @@ mod membership_requests;
 mod planner;
 mod planner_props;
 mod preview;
+mod proxy;
 mod purity;
 mod regression;
 mod run_layer;

@@ -4,6 +4,7 @@
 
 pub mod django_scim;
 pub mod fault_proxy;
+pub mod proxy;
 pub mod scim_server;
 pub mod scimmy;
 pub mod site;

@@ -50,7 +50,7 @@ pub struct ScimServer {
 /// Runs "$@" in the background and stops it when stdin reaches end of file; exits with the
 /// server's status if the server stops first (so a failed start is seen at once). Background
 /// jobs of a non-interactive shell read /dev/null, so the pipe is kept as fd 3 for `cat`.
-const WRAPPER: &str = r#"exec 3<&0
+pub(crate) const WRAPPER: &str = r#"exec 3<&0
 "$@" </dev/null 3<&- & pid=$!
 ( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) &
 exec 3<&-
