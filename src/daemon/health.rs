@@ -26,6 +26,8 @@ pub struct Live {
     pub running_since: Option<i64>,
     /// Source records the last completed source read returned.
     pub records_read: Option<u64>,
+    /// How long the last run this daemon finished took, whatever its outcome.
+    pub last_run_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

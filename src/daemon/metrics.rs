@@ -21,6 +21,8 @@ pub struct Figures {
     pub stats: Stats,
     pub token_days_left: Option<i64>,
     pub records_read: Option<u64>,
+    /// How long the last run this daemon finished took.
+    pub last_run_seconds: Option<f64>,
     pub running: bool,
     /// Until when writes are stopped, while a quarantine is in force.
     pub quarantined_until: Option<i64>,
@@ -38,6 +40,7 @@ impl Figures {
             stats,
             token_days_left: config.target.token_expires.map(|t| (t - now()).div_euclid(86_400)),
             records_read: live.records_read,
+            last_run_seconds: live.last_run_seconds,
             running: live.running_since.is_some(),
             quarantined_until: quarantine.filter(|q| q.active(now())).map(|q| q.until),
         })
@@ -105,6 +108,14 @@ impl Collector for Figures {
         if let Some(n) = self.records_read {
             gauge(&mut encoder, "scimsync_source_records_read", "Records the last source read returned.", n)?;
         }
+        if let Some(secs) = self.last_run_seconds {
+            gauge(
+                &mut encoder,
+                "scimsync_last_run_duration_seconds",
+                "How long the last run this daemon finished took, whatever its outcome.",
+                secs,
+            )?;
+        }
         gauge(
             &mut encoder,
             "scimsync_quarantined",
@@ -146,6 +157,7 @@ mod tests {
             },
             token_days_left: Some(42),
             records_read: Some(9),
+            last_run_seconds: Some(1.5),
             running: false,
             quarantined_until: Some(1_700_003_600),
         };
@@ -158,6 +170,7 @@ mod tests {
             "scimsync_held_operations 3",
             "scimsync_token_days_left 42",
             "scimsync_source_records_read 9",
+            "scimsync_last_run_duration_seconds 1.5",
             "scimsync_run_in_progress 0",
             "scimsync_quarantined 1",
             "scimsync_quarantine_until_timestamp_seconds 1700003600",
@@ -172,6 +185,7 @@ mod tests {
             stats: Stats::default(),
             token_days_left: None,
             records_read: None,
+            last_run_seconds: None,
             running: true,
             quarantined_until: None,
         };

@@ -61,6 +61,7 @@ pub(super) async fn run(
         }
         let config = shared.config();
         let started = now();
+        let timer = std::time::Instant::now();
         shared.live().running_since = Some(started);
         tracing::info!(trigger = trigger.as_str(), "Run starting.");
         let handle = tokio::runtime::Handle::current();
@@ -101,6 +102,7 @@ pub(super) async fn run(
         notify(&[NotifyState::Status(&status_line(&result, finished))]);
         let mut live = shared.live();
         live.running_since = None;
+        live.last_run_seconds = Some(timer.elapsed().as_secs_f64());
         if let Ok(outcome) = &result {
             live.records_read = Some(outcome.records_read);
         }
