@@ -50,6 +50,8 @@ pub struct Config {
     /// (see `Policy::unconfirmed`), and a run this long after the change confirms; 0: off.
     pub settle_seconds: u64,
     pub metrics_listen: Option<SocketAddr>,
+    /// `metrics.web_config_file`, read and checked: TLS and authentication for the endpoint.
+    pub metrics_web: Option<std::sync::Arc<crate::web_config::WebConfig>>,
     pub mapping: Mapping,
     /// The planner policy; `now` is set per run.
     pub policy: Policy,
@@ -181,7 +183,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let target = raw.target.validate(base, &mut errors);
     let state_path = raw.state.validate(base);
     let schedule = raw.schedule.validate(&mut errors);
-    let metrics_listen = raw.metrics.validate(&mut errors);
+    let metrics = raw.metrics.validate(base, &mut errors);
     let quarantine = quarantine::Rules::from_section(&raw.policy, &mut errors);
     let policy = raw.policy.validate(&mut errors);
     let mapping = Mapping::compile(&raw.mapping, target.profile, source.kind, &user_types);
@@ -193,7 +195,8 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
             cron: schedule.cron,
             watch: schedule.watch,
             settle_seconds: schedule.settle_seconds,
-            metrics_listen,
+            metrics_listen: metrics.listen,
+            metrics_web: metrics.web,
             mapping,
             policy,
             quarantine,

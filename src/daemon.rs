@@ -12,7 +12,8 @@
 //! uses the config it started with.
 //!
 //! Caveats: `metrics.listen` and `state.path` changes need a restart (a reload that changes
-//! `state.path` is refused, since the lock is held on the old one).
+//! `state.path` is refused, since the lock is held on the old one); the web config
+//! (`metrics.web_config_file`) is read again on reload and applies to the next connection.
 
 mod health;
 mod http;
@@ -155,7 +156,8 @@ async fn serve(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode>
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
                 format!("cannot listen on metrics.listen = {addr}: is another process using the port?")
             })?;
-            tracing::info!(%addr, "Serving /healthz and /metrics.");
+            let tls = config.metrics_web.as_ref().is_some_and(|w| w.tls().is_some());
+            tracing::info!(%addr, tls, "Serving /healthz and /metrics.");
             Some(tokio::spawn(http::serve(listener, shared.clone())))
         }
         None => None,

@@ -18,3 +18,4 @@ pub mod section;
 pub mod source;
 pub mod store;
 pub mod target;
+pub mod web_config;

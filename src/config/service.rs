@@ -2,9 +2,11 @@
 //! runs (`[schedule]`) and where it serves its metrics (`[metrics]`).
 
 use crate::section::{resolve, ConfigErrors};
+use crate::web_config::WebConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RawState {
@@ -21,6 +23,13 @@ pub struct RawSchedule {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RawMetrics {
     pub listen: Option<String>,
+    pub web_config_file: Option<PathBuf>,
+}
+
+/// `[metrics]` validated; its fields are `Config`'s.
+pub(super) struct Metrics {
+    pub listen: Option<SocketAddr>,
+    pub web: Option<Arc<WebConfig>>,
 }
 
 /// `[schedule]` validated; its fields are `Config`'s.
@@ -58,20 +67,54 @@ impl RawSchedule {
 }
 
 impl RawMetrics {
-    /// The metrics endpoint's address, loopback only.
-    pub(super) fn validate(self, errors: &mut ConfigErrors) -> Option<SocketAddr> {
-        let l = self.listen?;
-        match l.parse::<SocketAddr>() {
-            Ok(a) if a.ip().is_loopback() => Some(a),
-            Ok(_) => {
-                errors.push("metrics.listen", "must be a loopback address (127.0.0.1:PORT or [::1]:PORT): the endpoint has no authentication");
+    /// The metrics endpoint: any address, but one other hosts can reach only with a web config
+    /// that both enables TLS and authenticates. The web config is read here (start and reload).
+    pub(super) fn validate(self, base: &Path, errors: &mut ConfigErrors) -> Metrics {
+        let web_set = self.web_config_file.is_some();
+        let web = self.web_config_file.map(|f| resolve(base, f)).and_then(|f| match WebConfig::load(&f) {
+            Ok(web) => Some(Arc::new(web)),
+            Err(problems) => {
+                for p in problems {
+                    errors.push("metrics.web_config_file", p);
+                }
                 None
             }
-            Err(_) => {
-                errors.push("metrics.listen", format!("{l:?} is not an address: write 127.0.0.1:9464"));
-                None
+        });
+        let Some(l) = self.listen else {
+            if web.is_some() {
+                errors.push(
+                    "metrics.web_config_file",
+                    "has no effect without metrics.listen: set both or remove it",
+                );
+            }
+            return Metrics { listen: None, web: None };
+        };
+        let Ok(addr) = l.parse::<SocketAddr>() else {
+            errors.push("metrics.listen", format!("{l:?} is not an address: write 127.0.0.1:9464"));
+            return Metrics { listen: None, web };
+        };
+        if !addr.ip().is_loopback() {
+            match &web {
+                Some(w) if w.tls().is_some() && w.authenticates() => {}
+                Some(w) => errors.push(
+                    "metrics.web_config_file",
+                    format!(
+                        "{} must enable TLS (tls_server_config with cert_file and key_file) and authentication (basic_auth_users, or client_auth_type: RequireAndVerifyClientCert with client_ca_file) for metrics.listen = {addr}, which other hosts can reach",
+                        w.path.display()
+                    ),
+                ),
+                // A web config that did not load is reported under its own key.
+                None if web_set => {}
+                None => errors.push(
+                    "metrics.listen",
+                    format!(
+                        "{addr} is not a loopback address, so other hosts could read the endpoint: set metrics.web_config_file to a web config (the Prometheus exporter format, see contrib/web-config.yml) with tls_server_config (cert_file, key_file) and basic_auth_users, or listen on 127.0.0.1:{}",
+                        addr.port()
+                    ),
+                ),
             }
         }
+        Metrics { listen: Some(addr), web }
     }
 }
 

@@ -1,17 +1,27 @@
-//! The loopback HTTP endpoint (`metrics.listen`): `GET /healthz` and `GET /metrics`, served with
-//! hyper directly (two routes do not need a framework).
+//! The HTTP endpoint (`metrics.listen`): `GET /healthz` and `GET /metrics`, served with hyper
+//! directly (two routes do not need a framework); TLS, basic auth and extra headers as the web
+//! config (`metrics.web_config_file`) in force when a connection is accepted says, on every path.
 
 use super::metrics::{Figures, CONTENT_TYPE};
 use super::{Health, Shared};
 use crate::clock::now;
 use crate::config::parse_cron;
+use crate::web_config::{Check, WebConfig};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// How long a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// bcrypt checks running at once: wrong passwords cannot take the runtime's blocking threads.
+static BCRYPT_SLOTS: Semaphore = Semaphore::const_new(2);
 
 /// Accepts connections until the task is aborted.
 pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -26,15 +36,65 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "Metrics endpoint: connection ended.");
+            let web = shared.config().metrics_web.clone();
+            match web.as_ref().and_then(|w| w.tls()).cloned() {
+                None => serve_connection(TokioIo::new(stream), shared, web).await,
+                Some(tls) => {
+                    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+                        Ok(Ok(stream)) => serve_connection(TokioIo::new(stream), shared, web).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "Metrics endpoint: TLS handshake failed."),
+                        Err(_) => tracing::debug!("Metrics endpoint: TLS handshake timed out."),
+                    }
+                }
             }
         });
     }
+}
+
+async fn serve_connection<I>(io: I, shared: Arc<Shared>, web: Option<Arc<WebConfig>>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| guarded(req, shared.clone(), web.clone()));
+    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
+        tracing::debug!(error = %e, "Metrics endpoint: connection ended.");
+    }
+}
+
+/// Basic auth first (every path, as exporter-toolkit does), then the route; the web config's
+/// headers on every answer.
+async fn guarded(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    web: Option<Arc<WebConfig>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let Some(web) = web else { return handle(req, shared).await };
+    let authorization =
+        req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let allowed = match web.check(authorization.as_deref()) {
+        Check::Allowed => true,
+        Check::Denied => false,
+        Check::Verify => {
+            let _slot = BCRYPT_SLOTS.acquire().await;
+            let web = web.clone();
+            tokio::task::spawn_blocking(move || web.verify(authorization.as_deref())).await.unwrap_or(false)
+        }
+    };
+    let mut resp = if allowed {
+        handle(req, shared).await?
+    } else {
+        let mut resp = text(StatusCode::UNAUTHORIZED, PLAIN, "Unauthorized\n".into());
+        resp.headers_mut()
+            .insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Basic"));
+        resp
+    };
+    for (name, value) in web.headers() {
+        if let Ok(value) = value.parse() {
+            resp.headers_mut().insert(*name, value);
+        }
+    }
+    Ok(resp)
 }
 
 fn text(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
