@@ -263,6 +263,20 @@ else
 fi
 export DJANGO_SCIM_PYTHON=${DJANGO_SCIM_PYTHON:-$django_venv/bin/python}
 
+# promtool (Debian's prometheus package) checks contrib/prometheus/scimsync-alerts.yml and runs
+# its unit tests below, and tests/contrib.rs checks the Grafana dashboard's PromQL with it. The
+# package ships a Prometheus service: no service may start during the install.
+if command -v promtool >/dev/null; then
+    log "promtool present"
+else
+    command -v apt-get >/dev/null ||
+        die "promtool is missing and there is no apt-get: install Prometheus' promtool by hand (or set PROMTOOL_BIN)"
+    log "installing prometheus (apt, for promtool; the service is not started)"
+    apt_install_no_start prometheus
+    command -v promtool >/dev/null || die "promtool still missing after the apt install"
+fi
+export PROMTOOL_BIN=${PROMTOOL_BIN:-$(command -v promtool)}
+
 command -v cargo >/dev/null || die "cargo is missing: install a Rust toolchain (rustup) first"
 
 # A one-off build: incremental artefacts would only double the target directory's size.
@@ -274,6 +288,11 @@ cargo fmt --check || die "formatting differs: run 'cargo fmt' and commit the res
 
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
+
+# The alerting rules parse, and fire when their unit tests say they do.
+log "promtool check rules / test rules (contrib/prometheus)"
+"$PROMTOOL_BIN" check rules contrib/prometheus/scimsync-alerts.yml
+(cd contrib/prometheus && "$PROMTOOL_BIN" test rules scimsync-alerts.test.yml)
 
 # The README's first command, read from the README itself (the line after "# 1." in its set-up
 # section), so that what a newcomer types first is what is tested. It must plan the bundled
