@@ -448,6 +448,17 @@ mod tests {
     }
 
     #[test]
+    fn htpasswd_hashes_verify() {
+        // `htpasswd -nbBC 10 prometheus 'change me'` (the $2y$ variant), as in contrib/web-config.yml.
+        let hash = "$2y$10$lONIqvlTsENGr5zESZCygeC29HXMwx5bjN27JZ/fMhcvCGr0br8oa";
+        let web = load(&format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
+        use base64::Engine as _;
+        let header =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("prometheus:change me"));
+        assert!(web.verify(Some(&header)));
+    }
+
+    #[test]
     fn an_empty_file_authenticates_nothing() {
         let web = load("").unwrap();
         assert!(!web.authenticates() && web.tls().is_none());

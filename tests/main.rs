@@ -9,6 +9,7 @@ mod bad_sources;
 mod cli_check;
 mod cli_config;
 mod cli_plan;
+mod contrib;
 mod corpus_expectations;
 mod corpus_plan;
 mod crash;
