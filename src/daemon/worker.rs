@@ -166,10 +166,12 @@ fn record(result: &anyhow::Result<Outcome>, trigger: Trigger, finished: i64, sta
         }
         Err(e) => {
             tracing::error!(trigger = trigger.as_str(), secs, error = format!("{e:#}"), "Run failed.");
+            // `/healthz` may be read from another host: only the outermost context (what
+            // failed), never the causes, which may quote a record; the log has them.
             LastRun {
                 run_id: None,
                 outcome: RunOutcome::Failed,
-                error: Some(format!("{e:#}")),
+                error: Some(format!("{e} (the log has the details)")),
                 finished_at: finished,
             }
         }
