@@ -61,20 +61,40 @@ fn get_plain(port: u16, path: &str, auth: Option<(&str, &str)>) -> Answer {
 
 /// HTTPS, trusting only `ca` (PEM).
 fn get_tls(port: u16, ca: &Path, path: &str, auth: Option<(&str, &str)>) -> Answer {
+    get_tls_as(port, ca, None, path, auth)
+}
+
+/// HTTPS, trusting only `ca`, with a client certificate and key (PEM files) when given.
+fn get_tls_as(
+    port: u16,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+    path: &str,
+    auth: Option<(&str, &str)>,
+) -> Answer {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_file(ca).expect("test CA")).unwrap();
     let config =
         rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => config
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(cert).unwrap()],
+                rustls::pki_types::PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap(),
+        None => config.with_no_client_auth(),
+    };
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics.listen");
     tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(request(path, auth).as_bytes()).expect("TLS handshake and request");
+    // A refused handshake shows as no answer (status 0).
+    let _ = tls.write_all(request(path, auth).as_bytes());
     let mut answer = Vec::new();
     // A server closing without close_notify ends the read with an error after the answer.
     let _ = tls.read_to_end(&mut answer);
@@ -319,5 +339,100 @@ fn a_listen_address_other_hosts_reach_needs_tls_and_authentication() {
         text.replace(&web.display().to_string(), &dir.path().join("web-config.yml").display().to_string());
     std::fs::write(&site.config, text).unwrap();
     let run = site.scimsync(&["check", "--offline"]);
-    assert!(!run.stderr.contains("metrics."), "{run}");
+    assert!(run.code == Some(0) && !run.stderr.contains("metrics."), "{run}");
+}
+
+/// Runs the openssl command (`OPENSSL_BIN` when set) in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let bin = std::env::var_os("OPENSSL_BIN").unwrap_or_else(|| "openssl".into());
+    let out = Command::new(bin).current_dir(dir).args(args).output().expect("run openssl (set OPENSSL_BIN)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_verified_client_certificate_authenticates_without_a_password() {
+    // A client CA and a certificate it signed (EC P-256), made here.
+    let dir = tempfile::tempdir().unwrap();
+    let key_args = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(key_args);
+    ca.extend([
+        "-keyout",
+        "client-ca.key",
+        "-out",
+        "client-ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test client CA",
+    ]);
+    openssl(dir.path(), &ca);
+    let mut csr = vec!["req"];
+    csr.extend(key_args);
+    csr.extend(["-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=prometheus"]);
+    openssl(dir.path(), &csr);
+    std::fs::write(dir.path().join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+        .unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "client-ca.pem",
+            "-CAkey",
+            "client-ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.pem",
+        ],
+    );
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.pem\n",
+            test_data("tls/server.pem").display(),
+            test_data("tls/server.key").display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let more = format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\nweb_config_file = {:?}\n",
+        web.display().to_string()
+    );
+    let site = site(YEARLY, "", &more);
+    site.write_source(&crate::daemon::directory(&[("ann", 1)]));
+    // Verified client certificates are enough for an address other hosts reach, too.
+    let reachable =
+        std::fs::read_to_string(&site.config).unwrap().replace(&format!("127.0.0.1:{port}"), "0.0.0.0:9464");
+    let other = site.dir.path().join("other.toml");
+    std::fs::write(&other, reachable).unwrap();
+    let out = crate::support::scimsync_command()
+        .arg("--config")
+        .arg(&other)
+        .args(["check", "--offline"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("metrics."), "{stderr}");
+
+    let d = Daemon::start(&site, &[]);
+    d.wait_for("Run finished.", 1, 60);
+    let ca = test_data("tls/ca.pem");
+    let (cert, key) = (dir.path().join("client.pem"), dir.path().join("client.key"));
+    let ok = get_tls_as(port, &ca, Some((&cert, &key)), "/metrics", None);
+    assert_eq!(ok.status, 200, "{}\n{}", ok.head, ok.body);
+    assert!(ok.body.contains("scimsync_runs_total"), "{}", ok.body);
+    // Without a certificate, or with one the client CA did not sign: no answer.
+    assert_eq!(get_tls(port, &ca, "/metrics", None).status, 0);
+    let (stranger, stranger_key) = (test_data("tls/self-signed.pem"), test_data("tls/self-signed.key"));
+    assert_eq!(get_tls_as(port, &ca, Some((&stranger, &stranger_key)), "/metrics", None).status, 0);
 }
