@@ -144,6 +144,9 @@ impl WebConfig {
         let mut headers = Vec::new();
         for (name, value) in raw.http_server_config.map(|h| h.headers).unwrap_or_default() {
             match HEADERS.iter().find(|h| h.eq_ignore_ascii_case(&name)) {
+                Some(h) if hyper::header::HeaderValue::from_str(&value).is_err() => problems.push(format!(
+                    "http_server_config.headers.{h}: {value:?} cannot be sent in a header (control characters)"
+                )),
                 Some(h) if !value.is_empty() => headers.push((*h, value)),
                 Some(_) => {}
                 None => problems.push(format!(
@@ -445,6 +448,29 @@ mod tests {
         assert!(!web.verify(Some(&wrong)));
         assert!(!web.verify(Some(&header("nobody", "s3cret"))));
         assert!(!format!("{web:?}").contains(&hash), "Debug shows no hash");
+    }
+
+    #[test]
+    fn tls_keys_are_checked() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let tls = format!("tls_server_config:\n  cert_file: {dir}/tests/data/tls/server.pem\n  key_file: {dir}/tests/data/tls/server.key\n");
+        let web = load(&format!("{tls}  min_version: TLS13\n")).unwrap();
+        assert!(web.tls().is_some() && !web.authenticates());
+        let e = load(&format!("{tls}  min_version: TLS11\n")).unwrap_err().join("\n");
+        assert!(e.contains("min_version: \"TLS11\" is not supported: write TLS12 or TLS13"), "{e}");
+        let e = load(&format!("{tls}  min_version: TLS13\n  max_version: TLS12\n")).unwrap_err().join("\n");
+        assert!(e.contains("min_version is above max_version"), "{e}");
+        let e = load(&format!("{tls}  client_auth_type: RequireAnyClientCert\n")).unwrap_err().join("\n");
+        assert!(e.contains("RequireAnyClientCert does not verify"), "{e}");
+        let e =
+            load(&format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n")).unwrap_err().join("\n");
+        assert!(e.contains("needs client_ca_file"), "{e}");
+        let e = load(&format!("{tls}  cert: inline\n")).unwrap_err().join("\n");
+        assert!(e.contains("both cert and cert_file"), "{e}");
+        let e = load(&format!("{tls}  cipher_suites: [TLS_AES_128_GCM_SHA256]\n")).unwrap_err().join("\n");
+        assert!(e.contains("cipher_suites is not supported"), "{e}");
+        let e = load("http_server_config:\n  headers:\n    X-Powered-By: me\n").unwrap_err().join("\n");
+        assert!(e.contains("X-Powered-By is not one of the headers"), "{e}");
     }
 
     #[test]
