@@ -11,6 +11,7 @@ pub mod codec;
 #[cfg(test)]
 mod format_tests;
 mod lock;
+mod meta;
 mod migrations;
 mod runs;
 mod snapshot;
