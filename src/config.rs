@@ -8,6 +8,7 @@ mod service;
 pub use service::{parse_cron, RawMetrics, RawSchedule, RawState};
 
 use crate::mapping::{Mapping, RawMapping};
+use crate::notify::{NotifyConfig, RawNotify};
 use crate::quarantine;
 use crate::reconcile::policy::RawPolicy;
 use crate::reconcile::Policy;
@@ -37,6 +38,8 @@ pub struct RawConfig {
     pub mapping: RawMapping,
     #[serde(default)]
     pub policy: RawPolicy,
+    #[serde(default)]
+    pub notify: RawNotify,
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +59,10 @@ pub struct Config {
     /// The planner policy; `now` is set per run.
     pub policy: Policy,
     pub quarantine: quarantine::Rules,
+    pub notify: NotifyConfig,
+    /// The file this config was loaded from (absolute when it could be made so); `None` when it
+    /// was built otherwise. Messages name it in the commands they suggest.
+    pub path: Option<PathBuf>,
     /// Problems that do not stop scimsync but that an administrator should see.
     pub warnings: Vec<String>,
 }
@@ -92,7 +99,8 @@ pub struct RawRead {
     pub broken: Vec<&'static str>,
 }
 
-const SECTIONS: [&str; 7] = ["source", "target", "state", "schedule", "metrics", "mapping", "policy"];
+const SECTIONS: [&str; 8] =
+    ["source", "target", "state", "schedule", "metrics", "mapping", "policy", "notify"];
 
 fn origin_of(figment: &Figment, key: &str) -> String {
     match figment.find_metadata(key) {
@@ -169,6 +177,7 @@ pub fn from_figment(figment: &Figment, origin: &str) -> Result<RawRead, ConfigEr
         metrics: section(figment, &root, "metrics", &mut read),
         mapping: section(figment, &root, "mapping", &mut read),
         policy: section(figment, &root, "policy", &mut read),
+        notify: section(figment, &root, "notify", &mut read),
     };
     Ok(read)
 }
@@ -186,6 +195,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let metrics = raw.metrics.validate(base, &mut errors);
     let quarantine = quarantine::Rules::from_section(&raw.policy, &mut errors);
     let policy = raw.policy.validate(&mut errors);
+    let notify = raw.notify.validate(base, &mut errors);
     let mapping = Mapping::compile(&raw.mapping, target.profile, source.kind, &user_types);
     match mapping {
         Ok((mapping, warnings)) if errors.is_empty() => Ok(Config {
@@ -200,6 +210,8 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
             mapping,
             policy,
             quarantine,
+            notify,
+            path: None,
             warnings,
         }),
         Ok(_) => Err(errors),
@@ -216,7 +228,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut errors = read.errors;
     match validate(read.raw, base) {
-        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(config) if errors.is_empty() => Ok(Config {
+            path: Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())),
+            ..config
+        }),
         Ok(_) => Err(errors),
         Err(more) => {
             let in_broken = |key: &str| read.broken.iter().any(|b| key.split('.').next() == Some(*b));

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod executor;
 pub mod mapping;
 pub mod model;
+pub mod notify;
 pub mod parts;
 pub mod quarantine;
 pub mod reconcile;

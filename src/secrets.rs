@@ -14,6 +14,8 @@ pub const TOKEN_ENV: &str = "SCIMSYNC_TOKEN";
 /// The systemd credential names of the SCIM source's bearer token and basic-auth password.
 pub const SOURCE_TOKEN_CREDENTIAL: &str = "source.token";
 pub const SOURCE_PASSWORD_CREDENTIAL: &str = "source.password";
+/// The systemd credential name of the SMTP password (`[notify]`).
+pub const SMTP_PASSWORD_CREDENTIAL: &str = "notify.smtp_password";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -231,6 +233,31 @@ pub fn load_ldap_password(cfg: &SourceConfig) -> Result<Token, SecretError> {
             hint: format!(
                 "source.bind_dn is set: set source.password_file, pass it with systemd's \
                  LoadCredential={SOURCE_PASSWORD_CREDENTIAL}:PATH, or name a variable in source.password_env"
+            ),
+        })
+    })
+}
+
+/// Reads the SMTP password of `[notify]`: `$CREDENTIALS_DIRECTORY/notify.smtp_password`,
+/// `notify.smtp_password_file`, or the variable named by `notify.smtp_password_env`.
+pub fn load_smtp_password(file: Option<&Path>, env: Option<&str>) -> Result<Token, SecretError> {
+    let lookup = Lookup {
+        what: "SMTP password",
+        file_key: "notify.smtp_password_file",
+        file,
+        credential: SMTP_PASSWORD_CREDENTIAL,
+        env: env
+            .map(|v| (v, format!("the environment variable {v} (notify.smtp_password_env)")))
+            .into_iter()
+            .collect(),
+        empty_hint: "write the password of notify.smtp_username there",
+    };
+    lookup.find().unwrap_or_else(|| {
+        Err(SecretError::Missing {
+            what: "SMTP password",
+            hint: format!(
+                "notify.smtp_username is set: set notify.smtp_password_file, pass it with systemd's \
+                 LoadCredential={SMTP_PASSWORD_CREDENTIAL}:PATH, or name a variable in notify.smtp_password_env"
             ),
         })
     })
