@@ -73,6 +73,10 @@ pub enum Command {
         /// membership form on them, delete them, and print the dialect that worked.
         #[arg(long, conflicts_with = "offline")]
         write_probe: bool,
+        /// Send a test message through every channel of `[notify]` instead, and say what each
+        /// came to (exit 1 if any failed).
+        #[arg(long, conflicts_with_all = ["offline", "write_probe"])]
+        notify: bool,
     },
     /// Last runs, held operations and token expiry.
     Status {
@@ -109,7 +113,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detailed_exitcode,
         ),
         Command::Preview { users, format } => preview(&load_config(&cli.config)?, &users, format),
-        Command::Check { offline, write_probe } => check::check(&cli.config, offline, write_probe),
+        Command::Check { offline, write_probe, notify } => match notify {
+            true => check::notify(&cli.config),
+            false => check::check(&cli.config, offline, write_probe),
+        },
         Command::Status { format } => status(&load_config(&cli.config)?, format),
         Command::Sync => apply_run(&load_config(&cli.config)?, run::Mode::Sync),
         Command::Run => crate::daemon::run(&cli.config, load_config(&cli.config)?),

@@ -1,13 +1,15 @@
 //! One run, whatever starts it (`plan`, `sync`, `apply`, `approve`, the daemon):
 //! **prepare** (read the source, map it, load the snapshot, plan: `prepare.rs`) →
 //! **apply** (recover the journal, execute the plan: `apply.rs`) →
-//! **record** (the run's row, the quarantine after it: `record.rs`).
+//! **record** (the run's row, the quarantine after it: `record.rs`) →
+//! **tell** (what changed, to the people `[notify]` names: `notice.rs`).
 //!
 //! A run is async on its caller's runtime and reads time from its caller's clock. It fails
 //! closed at every step: a source it cannot trust gives no plan; an error ends the run recorded
 //! as failed.
 
 mod apply;
+mod notice;
 mod prepare;
 mod record;
 mod saved;

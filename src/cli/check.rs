@@ -71,6 +71,33 @@ pub(super) fn check(path: &Path, offline: bool, probe: bool) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--notify`: a test message through every configured channel, and what each came to.
+pub(super) fn notify(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    println!("config {} is valid", path.display());
+    if config.notify.is_empty() {
+        anyhow::bail!("[notify] names no channel: set notify.webhook_url or notify.smtp_url (see config/scimsync.example.toml)");
+    }
+    // Counted like any notification, when the state database can be opened.
+    let mut store = crate::store::Store::open(&config.state_path).ok();
+    let results = runtime()?.block_on(crate::notify::test(&config.notify, store.as_mut()));
+    let mut failed = 0;
+    for (channel, result) in &results {
+        match result {
+            Ok(()) => println!("notify {}: ok", channel.as_str()),
+            Err(e) => {
+                failed += 1;
+                println!("notify {}: FAILED: {e}", channel.as_str());
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("error: {failed} of {} notification channel(s) failed", results.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `--write-probe`: what each write form did, and the dialect that worked.
 fn write_probe(rt: &tokio::runtime::Runtime, config: &crate::config::Config) -> anyhow::Result<()> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

@@ -26,6 +26,7 @@ pub struct Figures {
     pub running: bool,
     /// Until when writes are stopped, while a quarantine is in force.
     pub quarantined_until: Option<i64>,
+    pub notifications: crate::notify::Counts,
 }
 
 impl Figures {
@@ -43,6 +44,7 @@ impl Figures {
             last_run_seconds: live.last_run_seconds,
             running: live.running_since.is_some(),
             quarantined_until: quarantine.filter(|q| q.active(now())).map(|q| q.until),
+            notifications: crate::notify::Counts::read(&store).context("reading the notification counts")?,
         })
     }
 
@@ -130,6 +132,7 @@ impl Collector for Figures {
                 until,
             )?;
         }
+        self.notifications.encode(&mut encoder)?;
         gauge(
             &mut encoder,
             "scimsync_run_in_progress",
@@ -160,6 +163,9 @@ mod tests {
             last_run_seconds: Some(1.5),
             running: false,
             quarantined_until: Some(1_700_003_600),
+            notifications: crate::notify::Counts {
+                by_channel: vec![crate::notify::ChannelCount { channel: "webhook", sent: 4, failed: 1 }],
+            },
         };
         let text = f.encode();
         for line in [
@@ -174,6 +180,8 @@ mod tests {
             "scimsync_run_in_progress 0",
             "scimsync_quarantined 1",
             "scimsync_quarantine_until_timestamp_seconds 1700003600",
+            "scimsync_notifications_sent_total{channel=\"webhook\"} 4",
+            "scimsync_notifications_failed_total{channel=\"webhook\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
         }
@@ -188,6 +196,7 @@ mod tests {
             last_run_seconds: None,
             running: true,
             quarantined_until: None,
+            notifications: Default::default(),
         };
         let text = f.encode();
         assert!(text.lines().any(|l| l == "scimsync_quarantined 0"), "{text}");

@@ -1,7 +1,7 @@
 //! An applying run (`sync`, `apply PLANFILE`, `approve RUN`, each daemon run): recover the
 //! journal, plan, check what the mode requires, execute, and say how it went.
 
-use super::{connect, prepare, record, saved, Prepared, Run, SavedPlan, TokenExpiry};
+use super::{connect, notice, prepare, record, saved, Prepared, Run, SavedPlan, TokenExpiry};
 use crate::executor::{self, ExecOptions, Ids, Report, Tally};
 use crate::quarantine;
 use crate::reconcile::plan::{Op, Plan};
@@ -81,8 +81,11 @@ impl Run<'_> {
         let run_id = store.begin_run(kind, (self.clock)())?;
         let span = tracing::info_span!("run", run = run_id, kind = kind.as_str());
         let result = self.applying(&mut store, run_id, &opts).instrument(span.clone()).await;
-        let _span = span.entered();
-        record::finish(&mut store, &self.config.quarantine, run_id, result, self.clock)
+        let result =
+            span.in_scope(|| record::finish(&mut store, &self.config.quarantine, run_id, result, self.clock));
+        // Told after the record, so a notification can neither fail nor change it.
+        notice::tell(self, &mut store, run_id, &result).instrument(span).await;
+        result
     }
 
     async fn applying(&self, store: &mut Store, run_id: i64, opts: &Options) -> anyhow::Result<Outcome> {
