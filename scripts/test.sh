@@ -10,10 +10,12 @@
 #   SCIM2_SERVER_BIN                                      the pinned scim2-server in .venv/
 #   DJANGO_SCIM_PYTHON                                    the Python of django-scim2's venv
 #   TINYPROXY_BIN, STUNNEL_BIN                            the proxy and the TLS front of tests/proxy.rs
+#   AIOSMTPD_PYTHON                                       the Python of .venv/, with aiosmtpd
 # (Not SCIMSYNC_*: that prefix is the daemon's own configuration namespace.)
 set -euo pipefail
 
 SCIM2_SERVER_VERSION=0.8.3
+AIOSMTPD_VERSION=1.4.6
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -219,6 +221,17 @@ else
     log "scim2-server installed in $((SECONDS - t1)) s"
 fi
 export SCIM2_SERVER_BIN=$venv/bin/scim2-server
+
+# The SMTP server the notification tests send mail to (aiosmtpd, saving to a maildir), pinned,
+# in the same venv.
+if [[ $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("aiosmtpd"))' 2>/dev/null) == "$AIOSMTPD_VERSION" ]]; then
+    log "aiosmtpd $AIOSMTPD_VERSION present in .venv/"
+else
+    log "pip install aiosmtpd==$AIOSMTPD_VERSION into .venv/"
+    "$venv/bin/pip" install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" ||
+        die "pip install aiosmtpd==$AIOSMTPD_VERSION into .venv/ failed (see above)"
+fi
+export AIOSMTPD_PYTHON=${AIOSMTPD_PYTHON:-$venv/bin/python}
 
 # The second SCIM server (scimmy on express 4, tests/support/scimmy/): its npm packages, exactly
 # as package-lock.json pins them. A copy of the lock file in node_modules/ records what was

@@ -28,7 +28,7 @@ pub(crate) fn site(cron: &str, target_extra: &str, more: &str) -> Site {
     Site::new(ScimServer::shared(), target_extra, &extra)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -137,7 +137,7 @@ pub(crate) fn users(site: &Site) -> BTreeMap<String, Value> {
 }
 
 /// `GET path` on the metrics endpoint: (status, body).
-fn http_get(port: u16, path: &str) -> (u16, String) {
+pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics.listen");
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
@@ -316,7 +316,7 @@ fn a_second_instance_on_the_same_state_is_refused_naming_the_holder() {
 }
 
 /// `name{labels} value` lines of a metrics text.
-fn metric(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 

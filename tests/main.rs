@@ -24,6 +24,7 @@ mod ldif_directory;
 mod ldif_props;
 mod mapping;
 mod membership_requests;
+mod notify;
 mod planner;
 mod planner_props;
 mod preview;
