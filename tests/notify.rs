@@ -361,3 +361,36 @@ fn check_notify_sends_a_test_message_and_names_the_dead_channel() {
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(hook.events(), ["test", "test"]);
 }
+
+/// The example config's `[notify]` keys, uncommented, are a valid config.
+#[test]
+fn the_example_notify_section_uncommented_is_valid() {
+    let example = std::fs::read_to_string(support::repo_root().join("config/scimsync.example.toml")).unwrap();
+    let start = example.find("# [notify]\n").expect("a commented [notify] section in the example");
+    let end = start + example[start..].find("\n####").unwrap();
+    let block: String = example[start..end]
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest == "[notify]" || is_key_line(rest) => format!("{rest}\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert!(block.contains("\nwebhook_url = ") && block.contains("\nsmtp_url = "), "{block}");
+    let text = format!("{}{block}{}", &example[..start], &example[end..]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("scimsync.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = support::scimsync_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["check", "--offline"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Whether a commented line is a `key = value` line.
+fn is_key_line(line: &str) -> bool {
+    line.split_once(" = ")
+        .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+}
