@@ -106,18 +106,18 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start() -> SmtpServer {
+        SmtpServer::start_with(&[])
+    }
+
+    /// With aiosmtpd's TLS options (`--tlscert`/`--tlskey` for STARTTLS, required by it;
+    /// `--smtpscert`/`--smtpskey` for TLS from the first byte).
+    fn start_with(tls: &[&str]) -> SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new(aiosmtpd_python())
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(tls)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(maildir.path().join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -337,6 +337,39 @@ fn mail_reaches_a_real_smtp_server_with_sender_recipients_and_subject() {
     assert!(header("Subject").contains("run failed: the source could not be read"), "{mail}");
     assert!(mail.contains("nothing was planned or applied"), "{mail}");
     assert!(!mail.contains(&site.token), "{mail}");
+}
+
+#[test]
+fn mail_goes_over_starttls_or_implicit_tls_trusting_smtp_ca_file() {
+    let tls = |name: &str| support::test_data(&format!("tls/{name}")).display().to_string();
+    let (cert, key) = (tls("server.pem"), tls("server.key"));
+    let starttls = SmtpServer::start_with(&["--tlscert", &cert, "--tlskey", &key]);
+    let implicit = SmtpServer::start_with(&["--smtpscert", &cert, "--smtpskey", &key]);
+    for (server, url) in [
+        (&starttls, format!("smtp://127.0.0.1:{}", starttls.port)),
+        (&implicit, format!("smtps://127.0.0.1:{}", implicit.port)),
+    ] {
+        let mail = format!(
+            "smtp_url = {url:?}\nemail_from = \"scimsync@example.com\"\nemail_to = [\"idm-admins@example.com\"]\ntimeout_secs = 5"
+        );
+        // The server's certificate is not trusted without its CA: no mail, and the check says so.
+        let untrusted = site("", &mail);
+        let run = untrusted.scimsync(&["check", "--notify"]);
+        assert_eq!(run.code, Some(1), "{url}: {run}");
+        assert!(run.stdout.contains("notify email: FAILED"), "{url}: {run}");
+        assert!(server.mails().is_empty(), "{url}: mail sent over an untrusted connection");
+        let trusted = site("", &format!("{mail}\nsmtp_ca_file = {:?}", tls("ca.pem")));
+        let run = trusted.scimsync(&["check", "--notify"]);
+        assert_eq!(run.code, Some(0), "{url}: {run}");
+        assert!(run.stdout.contains("notify email: ok"), "{url}: {run}");
+        let mails = server.mails();
+        assert_eq!(mails.len(), 1, "{url}: {mails:?}");
+        assert!(
+            mails[0].contains("Subject: scimsync on ") && mails[0].contains("test message"),
+            "{}",
+            mails[0]
+        );
+    }
 }
 
 #[test]

@@ -78,8 +78,9 @@ pub(super) fn notify(path: &Path) -> anyhow::Result<ExitCode> {
     if config.notify.is_empty() {
         anyhow::bail!("[notify] names no channel: set notify.webhook_url or notify.smtp_url (see config/scimsync.example.toml)");
     }
-    // Counted like any notification, when the state database can be opened.
-    let mut store = crate::store::Store::open(&config.state_path).ok();
+    // Counted like any notification, in a state database that exists (none is created here).
+    let mut store =
+        config.state_path.exists().then(|| crate::store::Store::open(&config.state_path).ok()).flatten();
     let results = runtime()?.block_on(crate::notify::test(&config.notify, store.as_mut()));
     let mut failed = 0;
     for (channel, result) in &results {

@@ -103,10 +103,7 @@ async fn mail(email: &Email, message: &Message, timeout: Duration) -> Result<(),
         .body(format!("{}\n", message.text))
         .map_err(|e| format!("cannot build the mail: {e}"))?;
     let transport = transport(email, timeout)?;
-    transport
-        .send(mail)
-        .await
-        .map_err(|e| format!("cannot send mail through {server}: {}", error_chain(&e)))?;
+    transport.send(mail).await.map_err(|e| format!("cannot send mail through {server}: {e}"))?;
     Ok(())
 }
 

@@ -84,7 +84,8 @@ impl Run<'_> {
         let result =
             span.in_scope(|| record::finish(&mut store, &self.config.quarantine, run_id, result, self.clock));
         // Told after the record, so a notification can neither fail nor change it.
-        notice::tell(self, &mut store, run_id, &result).instrument(span).await;
+        let manual = matches!(opts.mode, Mode::Apply(_) | Mode::Approve(_));
+        notice::tell(self, &mut store, run_id, &result, manual).instrument(span).await;
         result
     }
 

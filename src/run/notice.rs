@@ -12,8 +12,16 @@ use sha2::{Digest as _, Sha256};
 /// How many held objects a message names at most.
 const NAMES_SHOWN: usize = 3;
 
-/// Tells what the run changed. Never fails the run: problems are logged and counted.
-pub(super) async fn tell(run: &Run<'_>, store: &mut Store, run_id: i64, result: &anyhow::Result<Outcome>) {
+/// Tells what the run changed. Never fails the run: problems are logged and counted. A
+/// `manual` run (`apply`, `approve`) refused for a reason of its own (a plan that no longer
+/// fits, a run that holds nothing) is no failure to tell: whoever ran it reads why.
+pub(super) async fn tell(
+    run: &Run<'_>,
+    store: &mut Store,
+    run_id: i64,
+    result: &anyhow::Result<Outcome>,
+    manual: bool,
+) {
     let config = run.config;
     if config.notify.is_empty() {
         return;
@@ -25,9 +33,13 @@ pub(super) async fn tell(run: &Run<'_>, store: &mut Store, run_id: i64, result: 
             return;
         }
     };
+    let state = match run_state(result) {
+        RunState::Failed { class: FailureClass::Other, .. } if manual => RunState::Neither,
+        state => state,
+    };
     let now = Now {
         run_id,
-        run: run_state(result),
+        run: state,
         held: held(result, config),
         quarantine,
         token_days_left: TokenExpiry::of(&config.target, (run.clock)()).map(|e| e.days_left),
