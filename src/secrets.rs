@@ -302,6 +302,25 @@ mod tests {
     }
 
     #[test]
+    fn the_smtp_password_comes_from_its_file_or_variable_and_its_absence_says_where_to_put_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("smtp.password");
+        let msg = load_smtp_password(Some(&path), None).err().expect("missing").to_string();
+        assert!(
+            msg.contains("notify.smtp_password_file") && msg.contains("LoadCredential=notify.smtp_password"),
+            "{msg}"
+        );
+        std::fs::write(&path, "m4il\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(load_smtp_password(Some(&path), None).unwrap().secret.expose_secret(), "m4il");
+        // A variable of this test's own: tests share the process environment.
+        std::env::set_var("SCIMSYNC_TEST_SMTP_PASSWORD_5F2A", "from-env");
+        let token = load_smtp_password(None, Some("SCIMSYNC_TEST_SMTP_PASSWORD_5F2A")).unwrap();
+        assert_eq!(token.secret.expose_secret(), "from-env");
+        assert!(token.source.contains("notify.smtp_password_env"), "{}", token.source);
+    }
+
+    #[test]
     fn an_empty_token_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
