@@ -125,6 +125,9 @@ impl RawNotify {
                 ("notify.email_to", self.email_to.is_some()),
                 ("notify.smtp_username", self.smtp_username.is_some()),
                 ("notify.smtp_password_file", self.smtp_password_file.is_some()),
+                ("notify.smtp_password_env", self.smtp_password_env.is_some()),
+                ("notify.smtp_ca_file", self.smtp_ca_file.is_some()),
+                ("notify.smtp_plain", self.smtp_plain.is_some()),
             ] {
                 if set {
                     errors.push(
@@ -146,15 +149,19 @@ impl RawNotify {
                 None
             }
         };
-        let to: Vec<Mailbox> = match &self.email_to {
-            Some(list) if !list.is_empty() => list
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| mailbox(errors, &format!("notify.email_to[{i}]"), t))
-                .collect(),
+        let to: Option<Vec<Mailbox>> = match &self.email_to {
+            Some(list) if !list.is_empty() => {
+                // Every address is checked before any bad one makes the list unusable.
+                let parsed: Vec<Option<Mailbox>> = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| mailbox(errors, &format!("notify.email_to[{i}]"), t))
+                    .collect();
+                parsed.into_iter().collect()
+            }
             _ => {
                 errors.push("notify.email_to", "is required with notify.smtp_url: list the recipients, e.g. [\"idm-admins@example.com\"]");
-                Vec::new()
+                None
             }
         };
         if self.smtp_username.is_none()
@@ -175,7 +182,7 @@ impl RawNotify {
             password_env: self.smtp_password_env.clone(),
             ca_file: self.smtp_ca_file.clone().map(|p| resolve(base, p)),
             from: from?,
-            to: if to.len() == self.email_to.as_ref().map_or(0, Vec::len) { to } else { return None },
+            to: to?,
         })
     }
 }
@@ -332,5 +339,14 @@ mod tests {
             ..RawNotify::default()
         });
         assert!(scheme.unwrap_err().to_string().contains("is not smtps or smtp"));
+        let bad_to = validate(RawNotify {
+            smtp_url: Some("smtps://mail.example.com".into()),
+            email_from: Some("a@example.com".into()),
+            email_to: Some(vec!["b@example.com".into(), "no address".into(), "also bad".into()]),
+            ..RawNotify::default()
+        })
+        .unwrap_err();
+        let keys: Vec<&str> = bad_to.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["notify.email_to[1]", "notify.email_to[2]"]);
     }
 }
