@@ -192,9 +192,13 @@ fn webhook(errors: &mut ConfigErrors, url: &str) -> Option<Webhook> {
     let before = errors.0.len();
     check_url(errors, key, url);
     if errors.0.len() > before {
-        // check_url quotes the URL: keep its secret out of the message.
+        // check_url quotes the URL: keep its secret out of the message. And what travels here
+        // is the URL's secret and the messages, not the token.
         for e in &mut errors.0[before..] {
-            e.message = e.message.replace(url, "the URL");
+            e.message = e
+                .message
+                .replace(url, "the URL")
+                .replace("the token would travel", "the URL's secret and the messages would travel");
         }
         return None;
     }
