@@ -427,3 +427,18 @@ fn is_key_line(line: &str) -> bool {
     line.split_once(" = ")
         .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
 }
+
+/// What to tell is decided without I/O (`src/notify/state.rs`), so its unit tests cover it all.
+#[test]
+fn the_decision_what_to_tell_does_no_io() {
+    let path = support::repo_root().join("src/notify/state.rs");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for f in
+            ["tokio", "reqwest", "lettre", "rusqlite", "Store", "std::fs", "std::net", "std::time", "chrono"]
+        {
+            assert!(!code.contains(f), "{}:{}: mentions {f}: {line}", path.display(), n + 1);
+        }
+    }
+}

@@ -49,7 +49,7 @@ impl Message {
                     "held",
                     format!("{} deprovisioning operation(s) held for approval", h.count),
                     format!(
-                        "Run {} held {} deprovisioning operation(s){names}: {}. Review them with `scimsync status`, then release them with `{}`. (A later run that holds the same operations supersedes this one: `scimsync status` names the latest.)",
+                        "Run {} held {} deprovisioning operation(s){names}: {}. Review them with `scimsync status`, then release them with `{}` (stop the service first if it runs: the approval needs the state database to itself). A later run that holds the same operations supersedes this one: `scimsync status` names the latest.",
                         h.run_id, h.count, h.reason, h.approve
                     ),
                     json!({"run_id": h.run_id, "held": h.count, "reason": h.reason, "names": h.names, "approve_command": h.approve}),
