@@ -93,7 +93,7 @@ fn trials(scenario: Scenario, first_seed: u64, count: u64, users: u32) -> u64 {
         for _ in 0..kills {
             // One kill in four at a random early moment (reading, planning, recovering); the
             // others once the run has journaled a random number of its operations.
-            let early = next(&mut seed) % 4 == 0;
+            let early = next(&mut seed).is_multiple_of(4);
             let delay = Duration::from_millis(next(&mut seed) % 400);
             let after_ops = 1 + next(&mut seed) % ops;
             let last_run = scimsync::store::Store::open(&db)
@@ -148,7 +148,7 @@ fn trials(scenario: Scenario, first_seed: u64, count: u64, users: u32) -> u64 {
             let i: u32 = name[1..6].parse().unwrap();
             let gone = scenario == Scenario::Deprovision && leaves(i);
             assert_eq!(u["active"], !gone, "{at}: {name} active should be {}", !gone);
-            let sn = if scenario == Scenario::Update && i % 3 == 0 {
+            let sn = if scenario == Scenario::Update && i.is_multiple_of(3) {
                 format!("Changed{i}")
             } else {
                 format!("Sn{i}")

@@ -316,7 +316,7 @@ impl Directory {
 
     pub fn attrs(&self, u: &User) -> UserAttrs {
         let (seed, i) = (self.seed, u.index);
-        let intl = h(seed, i, 1) % 10 == 0;
+        let intl = h(seed, i, 1).is_multiple_of(10);
         let (given, sn, given_ascii, sn_ascii) = if intl {
             let f = FIRST_INTL[(h(seed, i, 2) % 16) as usize];
             let l = LAST_INTL[(h(seed, i, 3) % 16) as usize];
@@ -339,7 +339,8 @@ impl Directory {
         let rev = u.rev as u64;
         let title = TITLES[((h(seed, i, 6) + rev) % TITLES.len() as u64) as usize];
         let phone = format!("+1 555 {:03} {:04}", h(seed, i, 7) % 1000, (h(seed, i, 8) + rev * 7) % 10_000);
-        let mobile = (h(seed, i, 9) % 2 == 0).then(|| format!("+1 555 {:07}", h(seed, i, 10) % 10_000_000));
+        let mobile =
+            h(seed, i, 9).is_multiple_of(2).then(|| format!("+1 555 {:07}", h(seed, i, 10) % 10_000_000));
         let x = h(seed, i, 11);
         let y = h(seed, i, 12);
         let uuid = format!(
@@ -350,7 +351,7 @@ impl Directory {
             0x8000 | (y >> 48) & 0x3fff,
             y & 0xffff_ffff_ffff
         );
-        let description = (h(seed, i, 13) % 5 == 0).then(|| {
+        let description = h(seed, i, 13).is_multiple_of(5).then(|| {
             format!(
                 "{} at {}, building {}, floor {}; joined in {}; reports to the {} team lead; \
                  badge {:08}",
