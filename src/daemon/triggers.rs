@@ -4,9 +4,9 @@
 
 use super::{Event, Trigger};
 use crate::{config::Config, source::SourceKind};
+use ::notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+use ::notify::{RecursiveMode, Watcher as _};
 use anyhow::{anyhow, Context as _};
-use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
-use notify::{RecursiveMode, Watcher as _};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub(super) struct Triggers {
 
 struct FileWatch {
     path: PathBuf,
-    _watcher: notify::RecommendedWatcher,
+    _watcher: ::notify::RecommendedWatcher,
 }
 
 impl Triggers {
@@ -122,7 +122,7 @@ fn relevant(kind: &EventKind) -> bool {
 
 /// Watches `path`'s directory (a file replaced by rename is a new inode: a watch on the file
 /// itself would go blind) and reports changes to that name after a quiet second.
-fn watch(path: &Path, events: UnboundedSender<Event>) -> anyhow::Result<notify::RecommendedWatcher> {
+fn watch(path: &Path, events: UnboundedSender<Event>) -> anyhow::Result<::notify::RecommendedWatcher> {
     let name: OsString =
         path.file_name().with_context(|| format!("source.path {} names no file", path.display()))?.to_owned();
     let dir = match path.parent() {
@@ -130,15 +130,18 @@ fn watch(path: &Path, events: UnboundedSender<Event>) -> anyhow::Result<notify::
         _ => PathBuf::from("."),
     };
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-        Ok(event) => {
-            if relevant(&event.kind) && event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
-                let _ = raw_tx.send(());
+    let mut watcher =
+        ::notify::recommended_watcher(move |res: ::notify::Result<::notify::Event>| match res {
+            Ok(event) => {
+                if relevant(&event.kind)
+                    && event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()))
+                {
+                    let _ = raw_tx.send(());
+                }
             }
-        }
-        Err(e) => tracing::warn!(error = %e, "File watch error; the schedule still runs."),
-    })
-    .context("starting the file watcher")?;
+            Err(e) => tracing::warn!(error = %e, "File watch error; the schedule still runs."),
+        })
+        .context("starting the file watcher")?;
     watcher.watch(&dir, RecursiveMode::NonRecursive).with_context(|| {
         format!(
             "cannot watch {} for changes to the source (set schedule.watch = false to rely on the schedule)",
@@ -170,13 +173,13 @@ async fn debounce(mut raw: mpsc::UnboundedReceiver<()>, events: UnboundedSender<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{CreateKind, RenameMode};
+    use ::notify::event::{CreateKind, RenameMode};
 
     #[test]
     fn reads_and_metadata_are_not_changes_but_writes_and_renames_are() {
         assert!(!relevant(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
         assert!(!relevant(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
-        assert!(!relevant(&EventKind::Modify(ModifyKind::Metadata(notify::event::MetadataKind::Any))));
+        assert!(!relevant(&EventKind::Modify(ModifyKind::Metadata(::notify::event::MetadataKind::Any))));
         assert!(relevant(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
         assert!(relevant(&EventKind::Modify(ModifyKind::Name(RenameMode::To))));
         assert!(relevant(&EventKind::Create(CreateKind::File)));
