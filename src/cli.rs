@@ -2,6 +2,7 @@
 //! 2 changes present (`plan --detailed-exitcode`), 3 run held by the safety threshold.
 
 mod check;
+mod generate;
 
 use crate::clock::now;
 use crate::config::{self, Config};
@@ -102,6 +103,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages, scimsync.1 and one per command, into DIR (for packaging).
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 /// Runs the parsed command; the exit code on success, an error (exit 1) otherwise.
@@ -135,6 +144,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History { user, limit, format } => {
             history(&load_config(&cli.config)?, user.as_deref(), limit, format)
         }
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man_pages(&dir),
     }
 }
 

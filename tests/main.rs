@@ -7,6 +7,7 @@ mod support;
 
 mod bad_sources;
 mod cli_check;
+mod cli_completions;
 mod cli_config;
 mod cli_plan;
 mod contrib;
