@@ -190,7 +190,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let source = raw.source.validate(base, &mut errors);
     let user_types = raw.target.user_types();
     let target = raw.target.validate(base, &mut errors);
-    let state_path = raw.state.validate(base);
+    let state_path = raw.state.validate(base, std::env::var_os("STATE_DIRECTORY").as_deref());
     let schedule = raw.schedule.validate(&mut errors);
     let metrics = raw.metrics.validate(base, &mut errors);
     let quarantine = quarantine::Rules::from_section(&raw.policy, &mut errors);

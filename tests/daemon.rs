@@ -62,7 +62,7 @@ impl Daemon {
         Daemon { child: cmd.spawn().expect("start scimsync run"), log }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 

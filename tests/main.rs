@@ -17,6 +17,7 @@ mod crash;
 mod daemon;
 mod daemon_in_place;
 mod fault_proxy_smoke;
+mod instances;
 mod ldap_runs;
 mod ldap_samba;
 mod ldap_source;

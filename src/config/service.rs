@@ -4,6 +4,7 @@
 use crate::section::{resolve, ConfigErrors};
 use crate::web_config::WebConfig;
 use serde::Deserialize;
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,9 +41,16 @@ pub(super) struct Schedule {
 }
 
 impl RawState {
-    /// The snapshot's path; `base` resolves a relative one (the config file's directory).
-    pub(super) fn validate(self, base: &Path) -> PathBuf {
-        resolve(base, self.path.unwrap_or_else(|| "/var/lib/scimsync/state.db".into()))
+    /// The snapshot's path; `base` resolves a relative one (the config file's directory). Unset,
+    /// it is `state.db` in `state_directory` (systemd's `$STATE_DIRECTORY`: the unit's own
+    /// `StateDirectory=`, so each `scimsync@NAME` instance has its own), else
+    /// `/var/lib/scimsync/state.db`.
+    pub(super) fn validate(self, base: &Path, state_directory: Option<&OsStr>) -> PathBuf {
+        let default = || match state_directory.and_then(|dirs| std::env::split_paths(dirs).next()) {
+            Some(dir) if dir.is_absolute() => dir.join("state.db"),
+            _ => "/var/lib/scimsync/state.db".into(),
+        };
+        resolve(base, self.path.unwrap_or_else(default))
     }
 }
 
