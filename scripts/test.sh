@@ -189,6 +189,12 @@ fi
 export TINYPROXY_BIN=${TINYPROXY_BIN:-$(find_prog tinyproxy)}
 export STUNNEL_BIN=${STUNNEL_BIN:-$(find_prog stunnel4)}
 
+# The Debian package test (tests/debian_package.rs): dpkg-shlibdeps (cargo-deb's Depends:) and
+# strip come with dpkg-dev and binutils; cargo-deb itself is installed below, once cargo is known.
+if ! command -v dpkg-shlibdeps >/dev/null || ! command -v strip >/dev/null; then
+    apt_install dpkg-dev binutils
+fi
+
 # python3 that can make a venv (Debian splits venv and ensurepip into python3-venv).
 need_python_venv() {
     if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -291,6 +297,14 @@ fi
 export PROMTOOL_BIN=${PROMTOOL_BIN:-$(command -v promtool)}
 
 command -v cargo >/dev/null || die "cargo is missing: install a Rust toolchain (rustup) first"
+
+# cargo-deb, pinned (scripts/build-deb.sh names the same version), for tests/debian_package.rs.
+CARGO_DEB_VERSION=3.8.0
+if [[ $(cargo deb --version 2>/dev/null) != *" $CARGO_DEB_VERSION"* ]]; then
+    log "cargo install cargo-deb $CARGO_DEB_VERSION"
+    cargo install --locked cargo-deb --version "$CARGO_DEB_VERSION" ||
+        die "cargo install cargo-deb $CARGO_DEB_VERSION failed (see above)"
+fi
 
 # A one-off build: incremental artefacts would only double the target directory's size.
 export CARGO_INCREMENTAL=0

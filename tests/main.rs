@@ -16,6 +16,7 @@ mod corpus_plan;
 mod crash;
 mod daemon;
 mod daemon_in_place;
+mod debian_package;
 mod fault_proxy_smoke;
 mod instances;
 mod ldap_runs;
