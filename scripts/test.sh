@@ -189,8 +189,9 @@ fi
 export TINYPROXY_BIN=${TINYPROXY_BIN:-$(find_prog tinyproxy)}
 export STUNNEL_BIN=${STUNNEL_BIN:-$(find_prog stunnel4)}
 
-# The Debian package test (tests/debian_package.rs): dpkg-shlibdeps (cargo-deb's Depends:) and
-# strip come with dpkg-dev and binutils; cargo-deb itself is installed below, once cargo is known.
+# The Debian package test (tests/debian_package.rs): dpkg-shlibdeps (cargo-deb's Depends:) comes
+# with dpkg-dev, strip and objcopy (the dbgsym package) and objdump with binutils; cargo-deb itself
+# is installed below, once cargo is known.
 if ! command -v dpkg-shlibdeps >/dev/null || ! command -v strip >/dev/null; then
     apt_install dpkg-dev binutils
 fi

@@ -46,6 +46,11 @@ fn build_package(out: &Path) -> PathBuf {
         .filter(|p| p.extension().is_some_and(|e| e == "deb"))
         .collect();
     assert_eq!(debs.len(), 1, "one package expected in {}: {debs:?}", out.display());
+    // The line tables go to a package of their own.
+    let dbgsym = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap());
+    let dbgsym: Vec<String> =
+        dbgsym.filter(|n| n.starts_with("scimsync-dbgsym_") && n.ends_with(".ddeb")).collect();
+    assert_eq!(dbgsym.len(), 1, "no scimsync-dbgsym package in {}", out.display());
     debs.into_iter().next().unwrap()
 }
 
@@ -161,8 +166,15 @@ fn the_package_puts_every_file_where_debian_and_systemd_expect_it() {
     let copyright = std::fs::read_to_string(root.join("usr/share/doc/scimsync/copyright")).unwrap();
     assert!(copyright.contains("Apache-2.0"), "{copyright}");
 
-    // The binary runs.
+    // The binary runs, stripped.
     let binary = root.join("usr/bin/scimsync");
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(
+        size(&binary) < size(Path::new(env!("CARGO_BIN_EXE_scimsync"))),
+        "the packaged binary is not stripped"
+    );
+    let sections = run(Command::new("objdump").arg("-h").arg(&binary));
+    assert!(!sections.contains(".debug_line"), "the packaged binary keeps its line tables:\n{sections}");
     let version = run(Command::new(&binary).arg("--version"));
     assert_eq!(version.trim(), format!("scimsync {}", env!("CARGO_PKG_VERSION")));
 
