@@ -111,7 +111,7 @@ fn the_template_is_the_unit_with_an_instance_of_its_own() {
         "ExecStartPre=/usr/bin/scimsync --config /etc/scimsync/%i.toml check --offline",
         "ExecStart=/usr/bin/scimsync --config /etc/scimsync/%i.toml --log-format json run",
         "LoadCredential=target.token:/etc/scimsync/%i.token",
-        "StateDirectory=scimsync/%i",
+        "StateDirectory=scimsync-%i",
     ] {
         assert!(template.lines().any(|l| l == line), "{line:?} missing from the template");
     }
@@ -124,7 +124,7 @@ fn the_template_is_the_unit_with_an_instance_of_its_own() {
     let as_plain = template
         .replace("/etc/scimsync/%i.toml", "/etc/scimsync/scimsync.toml")
         .replace("/etc/scimsync/%i.token", "/etc/scimsync/target.token")
-        .replace("StateDirectory=scimsync/%i", "StateDirectory=scimsync");
+        .replace("StateDirectory=scimsync-%i", "StateDirectory=scimsync");
     let settings_as_plain = settings(&as_plain);
     assert_eq!(settings_as_plain, settings(&unit_text("scimsync.service")));
     assert!(
