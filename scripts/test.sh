@@ -338,6 +338,16 @@ grep -q '^Plan: 35 users to create, .* 6 groups to create' <<<"$readme_out" ||
 log "benches/run.sh --smoke"
 bash benches/run.sh --smoke
 
+# The package as an administrator meets it: built from the debug binary, installed with apt on a
+# booted Debian 12 (systemd-nspawn), the config edited, `systemctl enable --now scimsync` and a
+# second instance `scimsync@acme`, both applying the demo directory to scim2-server.
+log "scripts/deb-boot-check.sh"
+cargo build --bin scimsync
+bash scripts/deb-assets.sh target/debug/scimsync
+rm -rf target/deb-boot/pkg
+cargo deb --no-build --profile dev --fast --output target/deb-boot/pkg >/dev/null
+bash scripts/deb-boot-check.sh target/deb-boot/pkg/scimsync_*.deb
+
 # Doc tests first: nextest does not run them, and the test runner's summary should be the last
 # thing this script prints.
 log "cargo test --doc"
