@@ -215,52 +215,69 @@ pub fn load_source_auth(cfg: &SourceConfig) -> Result<SourceAuth, SecretError> {
 /// Reads the password of an LDAP source's simple bind: `$CREDENTIALS_DIRECTORY/source.password`,
 /// `source.password_file`, or the variable named by `source.password_env`.
 pub fn load_ldap_password(cfg: &SourceConfig) -> Result<Token, SecretError> {
-    let lookup = Lookup {
+    let keys = PasswordKeys {
         what: "LDAP bind password",
         file_key: "source.password_file",
-        file: cfg.password_file.as_deref(),
+        env_key: "source.password_env",
+        user_key: "source.bind_dn",
         credential: SOURCE_PASSWORD_CREDENTIAL,
-        env: cfg
-            .password_env
-            .iter()
-            .map(|v| (v.as_str(), format!("the environment variable {v} (source.password_env)")))
-            .collect(),
         empty_hint: "write the password of source.bind_dn there",
     };
-    lookup.find().unwrap_or_else(|| {
-        Err(SecretError::Missing {
-            what: "LDAP bind password",
-            hint: format!(
-                "source.bind_dn is set: set source.password_file, pass it with systemd's \
-                 LoadCredential={SOURCE_PASSWORD_CREDENTIAL}:PATH, or name a variable in source.password_env"
-            ),
-        })
-    })
+    keys.load(cfg.password_file.as_deref(), cfg.password_env.iter().map(String::as_str))
 }
 
 /// Reads the SMTP password of `[notify]`: `$CREDENTIALS_DIRECTORY/notify.smtp_password`,
 /// `notify.smtp_password_file`, or the variable named by `notify.smtp_password_env`.
 pub fn load_smtp_password(file: Option<&Path>, env: Option<&str>) -> Result<Token, SecretError> {
-    let lookup = Lookup {
+    let keys = PasswordKeys {
         what: "SMTP password",
         file_key: "notify.smtp_password_file",
-        file,
+        env_key: "notify.smtp_password_env",
+        user_key: "notify.smtp_username",
         credential: SMTP_PASSWORD_CREDENTIAL,
-        env: env
-            .map(|v| (v, format!("the environment variable {v} (notify.smtp_password_env)")))
-            .into_iter()
-            .collect(),
         empty_hint: "write the password of notify.smtp_username there",
     };
-    lookup.find().unwrap_or_else(|| {
-        Err(SecretError::Missing {
-            what: "SMTP password",
-            hint: format!(
-                "notify.smtp_username is set: set notify.smtp_password_file, pass it with systemd's \
-                 LoadCredential={SMTP_PASSWORD_CREDENTIAL}:PATH, or name a variable in notify.smtp_password_env"
-            ),
+    keys.load(file, env)
+}
+
+/// Where a password that goes with a user name (`user_key`) is looked for: the systemd
+/// credential, the file of `file_key`, the variable `env_key` names.
+struct PasswordKeys {
+    what: &'static str,
+    file_key: &'static str,
+    env_key: &'static str,
+    user_key: &'static str,
+    credential: &'static str,
+    empty_hint: &'static str,
+}
+
+impl PasswordKeys {
+    fn load<'a>(
+        &self,
+        file: Option<&'a Path>,
+        env: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Token, SecretError> {
+        let lookup = Lookup {
+            what: self.what,
+            file_key: self.file_key,
+            file,
+            credential: self.credential,
+            env: env
+                .into_iter()
+                .map(|v| (v, format!("the environment variable {v} ({})", self.env_key)))
+                .collect(),
+            empty_hint: self.empty_hint,
+        };
+        lookup.find().unwrap_or_else(|| {
+            Err(SecretError::Missing {
+                what: self.what,
+                hint: format!(
+                    "{} is set: set {}, pass it with systemd's LoadCredential={}:PATH, or name a variable in {}",
+                    self.user_key, self.file_key, self.credential, self.env_key
+                ),
+            })
         })
-    })
+    }
 }
 
 #[cfg(test)]
