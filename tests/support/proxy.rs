@@ -3,7 +3,7 @@
 //! from Debian (installed by `scripts/test.sh`), one process each per test, on loopback.
 
 use super::repo_root;
-use super::scim_server::WRAPPER;
+use super::scim_server::{stop_wrapped, WRAPPER};
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -91,16 +91,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_wrapped(&mut self.child, self.stdin.take());
     }
 }
 

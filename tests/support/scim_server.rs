@@ -171,18 +171,23 @@ impl ScimServer {
 
 impl Drop for ScimServer {
     fn drop(&mut self) {
-        // End of file on the wrapper's stdin stops the server; then reap the wrapper.
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_wrapped(&mut self.child, self.stdin.take());
     }
+}
+
+/// Stops a program started under [`WRAPPER`]: end of file on the wrapper's stdin stops it; then
+/// the wrapper is reaped (killed after 5 s).
+pub(crate) fn stop_wrapped(child: &mut Child, stdin: Option<ChildStdin>) {
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A target config for `url` as these tests use it: a short timeout, no rate limit, and a
