@@ -131,6 +131,31 @@ impl SmtpServer {
         SmtpServer { child, port, maildir }
     }
 
+    /// aiosmtpd with STARTTLS (the test certificate) and SMTP AUTH required, accepting only
+    /// `user` / `password` (`tests/support/smtp_auth.py`).
+    fn start_auth(user: &str, password: &str) -> SmtpServer {
+        let maildir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let tls = |name: &str| support::test_data(&format!("tls/{name}"));
+        let child = Command::new(aiosmtpd_python())
+            .arg(support::repo_root().join("tests/support/smtp_auth.py"))
+            .arg(port.to_string())
+            .arg(maildir.path().join("mail"))
+            .args([tls("server.pem"), tls("server.key")])
+            .args([user, password])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd with AUTH");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port} within 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SmtpServer { child, port, maildir }
+    }
+
     /// The mails received, as text.
     fn mails(&self) -> Vec<String> {
         let new = self.maildir.path().join("mail/new");
@@ -370,6 +395,40 @@ fn mail_goes_over_starttls_or_implicit_tls_trusting_smtp_ca_file() {
             mails[0]
         );
     }
+}
+
+#[test]
+fn mail_logs_in_with_the_password_after_starttls() {
+    let smtp = SmtpServer::start_auth("scimsync", "mail-pass-7f3a");
+    let ca = support::test_data("tls/ca.pem").display().to_string();
+    let config = |secret: &str| {
+        let notify = format!(
+            "smtp_url = \"smtp://127.0.0.1:{}\"\nsmtp_username = \"scimsync\"\nsmtp_ca_file = {ca:?}\n\
+             email_from = \"scimsync@example.com\"\nemail_to = [\"idm-admins@example.com\"]\ntimeout_secs = 5",
+            smtp.port
+        );
+        let site = site("", &notify);
+        let password = site.write_secret("smtp.password", secret);
+        let text = std::fs::read_to_string(&site.config).unwrap();
+        let text = text.replace("[notify]\n", &format!("[notify]\nsmtp_password_file = {password}\n"));
+        std::fs::write(&site.config, text).unwrap();
+        site
+    };
+    // A wrong password: refused by the server, said by the check, the password never shown.
+    let wrong = config("not-the-password");
+    let run = wrong.scimsync(&["check", "--notify"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("notify email: FAILED") && run.stdout.contains("(535)"), "{run}");
+    assert!(!run.stdout.contains("not-the-password") && !run.stderr.contains("not-the-password"), "{run}");
+    assert!(smtp.mails().is_empty(), "a mail was taken without a login");
+    // The right one: logged in, the test message delivered.
+    let right = config("mail-pass-7f3a");
+    let run = right.scimsync(&["check", "--notify"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("notify email: ok"), "{run}");
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("test message") && !mails[0].contains("mail-pass-7f3a"), "{}", mails[0]);
 }
 
 #[test]
