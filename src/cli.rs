@@ -357,6 +357,7 @@ fn apply_run(config: &Config, mode: run::Mode) -> anyhow::Result<ExitCode> {
     let _lock = crate::store::InstanceLock::acquire(&config.state_path)?;
     let opts = run::Options { mode, ..Default::default() };
     let outcome = runtime()?.block_on(Run::new(config, now).apply(opts))?;
+    crate::store::prune_between_runs(&config.state_path, config.retention, now());
     let r = &outcome.report;
     // What the target confirmed and what failed, by kind: never the plan's counts.
     println!("run {}: {}; {} held", outcome.run_id, outcome.tally().line(), outcome.plan.held.len());

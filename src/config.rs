@@ -47,6 +47,8 @@ pub struct Config {
     pub source: SourceConfig,
     pub target: TargetConfig,
     pub state_path: PathBuf,
+    /// How long run records and the audit log are kept (`state.retention_days`).
+    pub retention: crate::store::Retention,
     pub cron: String,
     pub watch: bool,
     /// A daemon run that reads a file source changed less than this long ago removes nothing
@@ -190,7 +192,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let source = raw.source.validate(base, &mut errors);
     let user_types = raw.target.user_types();
     let target = raw.target.validate(base, &mut errors);
-    let state_path = raw.state.validate(base, std::env::var_os("STATE_DIRECTORY").as_deref());
+    let (state_path, retention) = raw.state.validate(base, std::env::var_os("STATE_DIRECTORY").as_deref());
     let schedule = raw.schedule.validate(&mut errors);
     let metrics = raw.metrics.validate(base, &mut errors);
     let quarantine = quarantine::Rules::from_section(&raw.policy, &mut errors);
@@ -202,6 +204,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
             source,
             target,
             state_path,
+            retention,
             cron: schedule.cron,
             watch: schedule.watch,
             settle_seconds: schedule.settle_seconds,

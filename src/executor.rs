@@ -316,7 +316,7 @@ impl Executor<'_> {
                     }
                     Done::Failed { op, error } => {
                         let message = error.to_string();
-                        self.store.journal_fail(journal_id, "failed", &message, (self.opts.clock)())?;
+                        self.store.journal_fail(journal_id, "failed")?;
                         tracing::warn!(op = op.kind(), key = %op.key(), error = %message, "Operation failed.");
                         if error.stops_run() && self.report.stopped.is_none() {
                             self.report.stopped = Some(message.clone());
@@ -385,7 +385,8 @@ impl Executor<'_> {
     /// Journaled but never sent (the run is stopping): nothing for recovery to look up.
     fn abandon(&mut self, queued: VecDeque<Queued>) -> Result<(), StoreError> {
         let ids: Vec<i64> = queued.iter().map(|q| q.journal_id).collect();
-        self.store.journal_fail_many(&ids, "abandoned", "not sent: the run stopped", (self.opts.clock)())?;
+        // Not sent: the run stopped.
+        self.store.journal_fail_many(&ids, "abandoned")?;
         self.report.not_started += queued.len() as u64;
         Ok(())
     }

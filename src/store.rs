@@ -2,7 +2,7 @@
 //! the journal and the audit log.
 //!
 //! Guarantees: every change to the snapshot happens in a transaction together with the journal
-//! and audit rows that explain it; the database is created readable by its owner only (0600);
+//! and audit rows that explain it (a journal entry is deleted as it is resolved: `prune.rs`); the database is created readable by its owner only (0600);
 //! WAL with `synchronous = FULL`, so a committed operation survives power loss.
 
 // Public for the `store_codec` fuzz target (fuzz/) only; not part of the API.
@@ -13,11 +13,13 @@ mod format_tests;
 mod lock;
 mod meta;
 mod migrations;
+mod prune;
 mod runs;
 mod snapshot;
 mod stats;
 
 pub use lock::{InstanceLock, LockError};
+pub use prune::{prune_between_runs, Pruned, Retention, BATCH as PRUNE_BATCH};
 pub use runs::{AuditEntry, HeldOp, RunKind, RunOutcome, RunRecord};
 pub use snapshot::Confirmed;
 pub use stats::{Count, Stats};
@@ -75,6 +77,9 @@ impl Store {
         let conn =
             Connection::open(path).map_err(|e| StoreError::Open { path: path.to_owned(), source: e })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Pages freed by pruning go back to the file system (`Store::prune`). Takes effect only
+        // in a new database, before its first table; an older one keeps reusing its free pages.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -45,15 +45,15 @@ fn directory(users: u32, scenario: Option<Scenario>) -> String {
     s
 }
 
-/// Journal entries of runs after `after_run`, read beside the running process (WAL allows it).
+/// Operations journaled by runs after `after_run`, read beside the running process (WAL allows
+/// it): the entries still in the journal and, for those resolved (deleted), their audit rows.
 fn journaled_since(db: &std::path::Path, after_run: i64) -> u64 {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
         return 0;
     };
-    conn.query_row("SELECT count(*) FROM journal WHERE run_id > ?1", [after_run], |r| r.get::<_, i64>(0))
-        .map(|n| n as u64)
-        .unwrap_or(0)
+    let sql = "SELECT (SELECT count(*) FROM journal WHERE run_id > ?1) + (SELECT count(*) FROM audit WHERE run_id > ?1)";
+    conn.query_row(sql, [after_run], |r| r.get::<_, i64>(0)).map(|n| n as u64).unwrap_or(0)
 }
 
 /// A small deterministic generator (xorshift), so a failing trial can be replayed by seed.

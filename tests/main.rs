@@ -42,6 +42,7 @@ mod slapd_directory;
 mod slapd_exports;
 mod slapd_live;
 mod snapshot_store;
+mod state_db;
 mod sync_dialects;
 mod sync_django_scim;
 mod sync_e2e;

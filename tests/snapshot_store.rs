@@ -124,6 +124,8 @@ impl Both {
             self.check(&format!("commit_and_journal of {batch:?}"))?;
         }
         prop_assert_eq!(self.store.journal_pending().unwrap(), vec![]);
+        // Each entry went in the transaction that resolved it.
+        prop_assert_eq!(self.store.journal_counts().unwrap(), vec![]);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! runs (`[schedule]`) and where it serves its metrics (`[metrics]`).
 
 use crate::section::{resolve, ConfigErrors};
+use crate::store::Retention;
 use crate::web_config::WebConfig;
 use serde::Deserialize;
 use std::ffi::OsStr;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RawState {
     pub path: Option<PathBuf>,
+    /// How long run records and the audit log are kept; 0 keeps them forever.
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -41,16 +44,21 @@ pub(super) struct Schedule {
 }
 
 impl RawState {
-    /// The snapshot's path; `base` resolves a relative one (the config file's directory). Unset,
-    /// it is `state.db` in `state_directory` (systemd's `$STATE_DIRECTORY`: the unit's own
+    /// The snapshot's path (`base` resolves a relative one: the config file's directory) and how
+    /// long runs and the audit log are kept: a year unless set, forever when set to 0. Unset,
+    /// the path is `state.db` in `state_directory` (systemd's `$STATE_DIRECTORY`: the unit's own
     /// `StateDirectory=`, so each `scimsync@NAME` instance has its own), else
     /// `/var/lib/scimsync/state.db`.
-    pub(super) fn validate(self, base: &Path, state_directory: Option<&OsStr>) -> PathBuf {
+    pub(super) fn validate(self, base: &Path, state_directory: Option<&OsStr>) -> (PathBuf, Retention) {
         let default = || match state_directory.and_then(|dirs| std::env::split_paths(dirs).next()) {
             Some(dir) if dir.is_absolute() => dir.join("state.db"),
             _ => "/var/lib/scimsync/state.db".into(),
         };
-        resolve(base, self.path.unwrap_or_else(default))
+        let retention = match self.retention_days.unwrap_or(365) {
+            0 => Retention::Forever,
+            days => Retention::Days(days),
+        };
+        (resolve(base, self.path.unwrap_or_else(default)), retention)
     }
 }
 

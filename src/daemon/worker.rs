@@ -70,6 +70,7 @@ pub(super) async fn run(
             tracing::info!(reason = reason.as_str(), "This run removes nothing.");
         }
         let settle = config.settle_seconds;
+        let (state_path, retention) = (config.state_path.clone(), config.retention);
         let opts = run::Options {
             mode: run::Mode::Sync,
             stop: shared.stop.clone(),
@@ -100,13 +101,25 @@ pub(super) async fn run(
         let finished = now();
         let last = record(&result, trigger, finished, started);
         notify(&[NotifyState::Status(&status_line(&result, finished))]);
-        let mut live = shared.live();
-        live.running_since = None;
-        live.last_run_seconds = Some(timer.elapsed().as_secs_f64());
-        if let Ok(outcome) = &result {
-            live.records_read = Some(outcome.records_read);
+        {
+            let mut live = shared.live();
+            live.running_since = None;
+            live.last_run_seconds = Some(timer.elapsed().as_secs_f64());
+            if let Ok(outcome) = &result {
+                live.records_read = Some(outcome.records_read);
+            }
+            live.last = Some(last);
         }
-        live.last = Some(last);
+        // Between runs, never during one: what the retention lets go, in small transactions.
+        let mut pruning = tokio::task::spawn_blocking(move || {
+            crate::store::prune_between_runs(&state_path, retention, now())
+        });
+        loop {
+            tokio::select! {
+                _ = &mut pruning => break,
+                () = heartbeat.beat() => {}
+            }
+        }
     }
 }
 

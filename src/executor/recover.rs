@@ -47,8 +47,8 @@ pub async fn recover(
                 out.resolved += 1;
             }
             None => {
-                let why = "unfinished when the previous process stopped";
-                store.journal_fail(journal_id, "abandoned", why, clock())?;
+                // Unfinished when the previous process stopped.
+                store.journal_fail(journal_id, "abandoned")?;
                 out.abandoned += 1;
             }
         }

@@ -104,6 +104,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // base64 (`source::directory::source_key`): `guid_keys` rewrites the stored keys in the same
     // transaction, so a directory keyed by objectGUID keeps its managed users.
     "-- guid_keys",
+    // 6: resolved journal entries and old runs are deleted (`store::prune`); what they counted
+    // for `status` and `/metrics` (counters that must not go down) is kept in these totals.
+    r#"
+    CREATE TABLE op_totals (
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (kind, state)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_totals (
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (kind, outcome)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version whose migration rewrites base64 GUID keys ([`guid_keys`]).

@@ -215,20 +215,28 @@ impl Store {
         self.commit_and_journal(run_id, &[], ops, now)
     }
 
-    /// Marks a journal entry failed (or abandoned) with the target's message.
-    pub fn journal_fail(&mut self, id: i64, state: &str, error: &str, now: i64) -> Result<()> {
-        self.journal_fail_many(&[id], state, error, now)
+    /// Resolves a journal entry as `failed` (or `abandoned`): the entry is deleted and counted
+    /// under that state in the totals `status` and `/metrics` show. Why it failed is the run's
+    /// to report (logged, and counted in its record); the journal keeps only what is unresolved.
+    pub fn journal_fail(&mut self, id: i64, state: &str) -> Result<()> {
+        self.journal_fail_many(&[id], state)
     }
 
     /// [`Store::journal_fail`] for many entries, in one transaction.
-    pub fn journal_fail_many(&mut self, ids: &[i64], state: &str, error: &str, now: i64) -> Result<()> {
+    pub fn journal_fail_many(&mut self, ids: &[i64], state: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut stmt =
-                tx.prepare("UPDATE journal SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1")?;
+            let mut kind =
+                tx.prepare("SELECT coalesce(json_extract(op, '$.op'), '?') FROM journal WHERE id = ?1")?;
+            let mut delete = tx.prepare("DELETE FROM journal WHERE id = ?1")?;
+            let mut kinds = Vec::with_capacity(ids.len());
             for id in ids {
-                stmt.execute(params![id, state, error, now])?;
+                if let Some(k) = kind.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                    kinds.push(k);
+                }
+                delete.execute([id])?;
             }
+            super::prune::count_resolved(&tx, kinds.iter().map(String::as_str), state)?;
         }
         tx.commit()?;
         Ok(())

@@ -249,6 +249,8 @@ impl Store {
         for (c, (user_type, stored_id)) in confirmed.iter().zip(facts) {
             audit_in(&tx, run_id, c, user_type.as_deref(), stored_id, now)?;
         }
+        let journaled = confirmed.iter().filter(|c| c.journal_id.is_some()).map(|c| c.op.kind());
+        super::prune::count_resolved(&tx, journaled, "done")?;
         if rebuild {
             tx.execute_batch(super::migrations::AUDIT_NAME_INDEX)?;
         }
@@ -390,7 +392,7 @@ fn audited_target_id(tx: &Transaction, op: &Op, target_id: Option<&str>) -> Resu
     })
 }
 
-/// The audit entry and journal mark of one confirmed operation, whose snapshot change is made.
+/// The audit entry of one confirmed operation, and its journal entry resolved, whose snapshot change is made.
 fn audit_in(
     tx: &Transaction,
     run_id: i64,
@@ -399,7 +401,7 @@ fn audit_in(
     stored_id: Option<String>,
     now: i64,
 ) -> Result<()> {
-    let Confirmed { journal_id, op, target_id } = *c;
+    let Confirmed { journal_id, op, .. } = *c;
     // A created user, most of a large first sync, in the compact form; every other operation as
     // the JSON a plan file holds ([`audit_details`] reads both).
     let details = match op {
@@ -411,10 +413,9 @@ fn audit_in(
     )?
     .execute(params![run_id, now, activity(op, user_type), op.key().0, op.label(), stored_id, details])?;
     if let Some(id) = journal_id {
-        tx.prepare_cached(
-            "UPDATE journal SET state = 'done', target_id = ?2, updated_at = ?3 WHERE id = ?1",
-        )?
-        .execute(params![id, target_id, now])?;
+        // Done is resolved: the audit row just written says what the entry would, so the entry
+        // goes in the transaction that would have marked it (counted in `op_totals`).
+        tx.prepare_cached("DELETE FROM journal WHERE id = ?1")?.execute([id])?;
     }
     Ok(())
 }

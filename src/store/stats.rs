@@ -33,12 +33,18 @@ impl Store {
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         };
+        // Pruned runs and resolved journal entries are counted in the totals tables.
         let runs = counts(
-            "SELECT kind, outcome, count(*) FROM runs WHERE outcome != 'running'
-             GROUP BY kind, outcome ORDER BY kind, outcome",
+            "SELECT kind, outcome, sum(n) FROM (
+                 SELECT kind, outcome, count(*) AS n FROM runs WHERE outcome != 'running' GROUP BY 1, 2
+                 UNION ALL SELECT kind, outcome, count FROM run_totals)
+             GROUP BY 1, 2 ORDER BY 1, 2",
         )?;
         let operations = counts(
-            "SELECT coalesce(json_extract(op, '$.op'), '?'), state, count(*) FROM journal
+            "SELECT kind, state, sum(n) FROM (
+                 SELECT coalesce(json_extract(op, '$.op'), '?') AS kind, state, count(*) AS n
+                 FROM journal GROUP BY 1, 2
+                 UNION ALL SELECT kind, state, count FROM op_totals)
              GROUP BY 1, 2 ORDER BY 1, 2",
         )?;
         let last_success = self.conn.query_row(
