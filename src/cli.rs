@@ -103,6 +103,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Copy the state database to FILE, consistently, even while the daemon runs.
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -127,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             false => check::check(&cli.config, offline, write_probe),
         },
         Command::Status { format } => status(&load_config(&cli.config)?, format),
+        Command::Backup { file, force } => backup(&load_config(&cli.config)?, &file, force),
         Command::Sync => apply_run(&load_config(&cli.config)?, run::Mode::Sync),
         Command::Run => crate::daemon::run(&cli.config, load_config(&cli.config)?),
         Command::Apply { planfile } => {
@@ -385,6 +393,20 @@ fn apply_run(config: &Config, mode: run::Mode) -> anyhow::Result<ExitCode> {
         eprintln!("to release: scimsync approve {}", outcome.run_id);
         return Ok(ExitCode::from(3));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup FILE`: no instance lock, so that it works beside the daemon.
+fn backup(config: &Config, file: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let b = crate::store::backup::backup(&config.state_path, file, force)?;
+    println!(
+        "backed up {} to {} ({:.1} MiB, snapshot version {}) in {:.1} s",
+        config.state_path.display(),
+        file.display(),
+        b.bytes as f64 / 1048576.0,
+        b.snapshot_version,
+        b.took.as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

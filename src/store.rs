@@ -5,6 +5,7 @@
 //! and audit rows that explain it (a journal entry is deleted as it is resolved: `prune.rs`); the database is created readable by its owner only (0600);
 //! WAL with `synchronous = FULL`, so a committed operation survives power loss.
 
+pub mod backup;
 // Public for the `store_codec` fuzz target (fuzz/) only; not part of the API.
 #[doc(hidden)]
 pub mod codec;

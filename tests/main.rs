@@ -43,6 +43,7 @@ mod slapd_exports;
 mod slapd_live;
 mod snapshot_store;
 mod state_db;
+mod state_restore;
 mod sync_dialects;
 mod sync_django_scim;
 mod sync_e2e;

@@ -5,7 +5,7 @@
 
 use scimsync::model::{DesiredUser, SourceKey};
 use scimsync::reconcile::plan::{Op, Plan, Reason};
-use scimsync::store::{Confirmed, Retention, RunKind, RunOutcome, Store};
+use scimsync::store::{backup, Confirmed, Retention, RunKind, RunOutcome, Store};
 
 const DAY: i64 = 86_400;
 
@@ -181,4 +181,32 @@ fn the_file_gives_its_pages_back_after_pruning() {
     drop(store);
     let after = std::fs::metadata(&path).unwrap().len();
     assert!(after * 2 < full, "the file went from {full} to {after} bytes");
+}
+
+#[test]
+fn a_backup_is_a_checked_private_copy_and_never_overwrites_unasked() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    sync_run(&mut store, 0, 0..300);
+    let copy = dir.path().join("copy.db");
+    // Taken while the store is open (and holds the WAL).
+    let b = backup::backup(&path, &copy, false).unwrap();
+    assert_eq!(b.snapshot_version, store.snapshot_version().unwrap());
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+    let restored = Store::open(&copy).unwrap();
+    assert_eq!(restored.load_snapshot().unwrap(), store.load_snapshot().unwrap());
+    drop(restored);
+    assert!(!dir.path().join("copy.db.tmp").exists());
+
+    sync_run(&mut store, DAY, 300..310);
+    let err = backup::backup(&path, &copy, false).unwrap_err();
+    assert!(err.to_string().contains("pass --force"), "{err}");
+    assert_eq!(Store::open(&copy).unwrap().load_snapshot().unwrap().users.len(), 300, "left as it was");
+    backup::backup(&path, &copy, true).unwrap();
+    assert_eq!(Store::open(&copy).unwrap().load_snapshot().unwrap().users.len(), 310);
+    let missing = backup::backup(&dir.path().join("none.db"), &dir.path().join("x.db"), false).unwrap_err();
+    assert!(missing.to_string().contains("no state database"), "{missing}");
 }
