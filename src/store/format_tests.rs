@@ -193,7 +193,12 @@ fn base64_guid_keys_are_rewritten_as_guid_strings_by_schema_5() {
         ];
         commit(&mut store, &ops);
         // As schema version 4 left it (without the tables of migration 6).
-        store.conn.execute_batch("DROP TABLE op_totals; DROP TABLE run_totals;").unwrap();
+        store
+            .conn
+            .execute_batch(
+                "DROP TABLE op_totals; DROP TABLE run_totals; DROP INDEX runs_kind; DROP INDEX held_run;",
+            )
+            .unwrap();
         store.conn.pragma_update(None, "user_version", 4).unwrap();
     }
     let store = Store::open(&path).unwrap();

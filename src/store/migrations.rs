@@ -105,8 +105,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // transaction, so a directory keyed by objectGUID keeps its managed users.
     "-- guid_keys",
     // 6: resolved journal entries and old runs are deleted (`store::prune`); what they counted
-    // for `status` and `/metrics` (counters that must not go down) is kept in these totals.
+    // for `status` and `/metrics` (counters that must not go down) is kept in these totals. The
+    // indexes find the latest run of a kind and a run's held operations without a scan.
     r#"
+    CREATE INDEX runs_kind ON runs (kind);
+    CREATE INDEX held_run ON held (run_id);
     CREATE TABLE op_totals (
         kind TEXT NOT NULL,
         state TEXT NOT NULL,

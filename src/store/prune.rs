@@ -8,11 +8,11 @@
 //! held operations not yet approved (nor superseded) is kept, and so is the latest run of each
 //! kind; no transaction deletes more than [`BATCH`] rows.
 //!
-//! Caveats: the audit log is pruned from its oldest entry forward, up to the first entry within
-//! the retention period: an entry written while the clock stood further back than an earlier one
-//! waits for that one.
+//! Caveats: runs and the audit log are pruned from the oldest forward, up to the first run or
+//! entry within the retention period: one written while the clock stood further back than an
+//! earlier one waits for that one.
 
-use super::{Result, Store};
+use super::{Result, RunKind, Store};
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -40,8 +40,9 @@ pub struct Pruned {
     pub audit: u64,
     /// Pages given back to the file system.
     pub pages: u64,
+    /// Transactions that deleted rows.
     pub transactions: u32,
-    /// The longest of those transactions (and vacuum steps).
+    /// The longest pruning transaction (or vacuum step).
     pub longest: Duration,
 }
 
@@ -92,7 +93,22 @@ impl Store {
         }
         if let Retention::Days(days) = retention {
             let cutoff = now - i64::from(days) * 86_400;
-            while let n @ 1.. = self.timed(&mut out, |tx| prune_runs(tx, cutoff))? {
+            let mut kept = Vec::new();
+            for kind in [RunKind::Plan, RunKind::Sync, RunKind::Apply, RunKind::Approve] {
+                let latest = "SELECT max(id) FROM runs WHERE kind = ?1";
+                kept.extend(self.conn.query_row(latest, [kind.as_str()], |r| r.get::<_, Option<i64>>(0))?);
+            }
+            // Runs are pruned from the oldest forward, up to the first within the retention.
+            let first_kept: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT id FROM runs WHERE coalesce(finished_at, started_at) >= ?1 ORDER BY id LIMIT 1",
+                    [cutoff],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let end = first_kept.unwrap_or(i64::MAX);
+            while let n @ 1.. = self.timed(&mut out, |tx| prune_runs(tx, end, &kept))? {
                 out.runs += n;
             }
             // The first entry within the retention period: everything before it goes.
@@ -138,7 +154,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let n = f(&tx)?;
         tx.commit()?;
-        out.transactions += 1;
+        out.transactions += u32::from(n > 0);
         out.longest = out.longest.max(started.elapsed());
         Ok(n)
     }
@@ -160,21 +176,22 @@ fn prune_journal(tx: &Transaction) -> Result<u64> {
     Ok(rows.len() as u64)
 }
 
-/// Up to [`BATCH`] runs that ended before `cutoff`, with their held operations (released or
-/// superseded), counted in `run_totals` when they had finished. Kept: the latest run of each
-/// kind, a run with held operations still waiting for `approve`, a run with journal entries.
-fn prune_runs(tx: &Transaction, cutoff: i64) -> Result<u64> {
-    let mut stmt = tx.prepare_cached(
+/// Up to [`BATCH`] runs before the run `end` (the first within the retention), with their held
+/// operations (released or superseded), counted in `run_totals` when they had finished. Kept: the
+/// runs in `kept` (the latest of each kind), a run with held operations still waiting for
+/// `approve`, a run with journal entries.
+fn prune_runs(tx: &Transaction, end: i64, kept: &[i64]) -> Result<u64> {
+    let kept = kept.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let mut stmt = tx.prepare(&format!(
         "SELECT id, kind, outcome FROM runs r
-         WHERE coalesce(finished_at, started_at) < ?1
-           AND id NOT IN (SELECT max(id) FROM runs GROUP BY kind)
+         WHERE id < ?1 AND id NOT IN ({kept})
            AND NOT EXISTS (SELECT 1 FROM held h WHERE h.run_id = r.id
                            AND h.released_at IS NULL AND h.superseded_by IS NULL)
            AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.run_id = r.id)
          ORDER BY id LIMIT ?2",
-    )?;
+    ))?;
     let runs: Vec<(i64, String, String)> = stmt
-        .query_map(params![cutoff, BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(params![end, BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     let mut held = tx.prepare_cached("DELETE FROM held WHERE run_id = ?1")?;
