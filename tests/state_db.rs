@@ -210,3 +210,21 @@ fn a_backup_is_a_checked_private_copy_and_never_overwrites_unasked() {
     let missing = backup::backup(&dir.path().join("none.db"), &dir.path().join("x.db"), false).unwrap_err();
     assert!(missing.to_string().contains("no state database"), "{missing}");
 }
+
+#[test]
+fn retention_is_a_year_unless_set_and_zero_keeps_everything() {
+    use crate::support::site::Site;
+    let cases = [
+        ("", Retention::Days(365)),
+        ("retention_days = 30", Retention::Days(30)),
+        ("retention_days = 0", Retention::Forever),
+    ];
+    for (state, want) in cases {
+        let site = Site::with_url("http://127.0.0.1:9", "token", "", state);
+        let config = scimsync::config::load(&site.config).unwrap_or_else(|e| panic!("{state}: {e}"));
+        assert_eq!(config.retention, want, "{state}");
+    }
+    let site = Site::with_url("http://127.0.0.1:9", "token", "", "retention_days = -1");
+    let err = scimsync::config::load(&site.config).unwrap_err().to_string();
+    assert!(err.contains("state.retention_days"), "{err}");
+}

@@ -107,3 +107,34 @@ fn rt_users(site: &Site) -> BTreeMap<String, u32> {
     }
     by_name
 }
+
+/// A state database with ten sync runs and their audit entries from 2001, long past retention.
+fn with_old_runs(site: &Site) {
+    let mut store = Store::open(&site.dir.path().join("state.db")).unwrap();
+    for day in 0..10 {
+        let at = 1_000_000_000 + day * 86_400;
+        let run = store.begin_run(scimsync::store::RunKind::Sync, at).unwrap();
+        store.finish_run(run, scimsync::store::RunOutcome::Ok, None, None, at + 1).unwrap();
+    }
+}
+
+fn run_count(site: &Site) -> usize {
+    Store::open(&site.dir.path().join("state.db")).unwrap().recent_runs(u32::MAX).unwrap().len()
+}
+
+#[test]
+fn sync_and_the_daemon_prune_runs_past_retention() {
+    let site = Site::new(ScimServer::shared(), "", "");
+    site.write_source(&daemon::directory(&[("ada", 1)]));
+    with_old_runs(&site);
+    site.sync_ok();
+    assert_eq!(run_count(&site), 1, "only the sync just made is left");
+
+    let site = daemon::site(YEARLY, "", "");
+    site.write_source(&daemon::directory(&[("ada", 1)]));
+    with_old_runs(&site);
+    let d = Daemon::start(&site, &[]);
+    let pruned = d.wait_for("Pruned the state database.", 1, 60);
+    assert_eq!(pruned["runs"], 10, "{pruned}");
+    assert_eq!(run_count(&site), 1);
+}
