@@ -98,31 +98,26 @@ impl Store {
                 let latest = "SELECT max(id) FROM runs WHERE kind = ?1";
                 kept.extend(self.conn.query_row(latest, [kind.as_str()], |r| r.get::<_, Option<i64>>(0))?);
             }
-            // Runs are pruned from the oldest forward, up to the first within the retention.
-            let first_kept: Option<i64> = self
-                .conn
-                .query_row(
-                    "SELECT id FROM runs WHERE coalesce(finished_at, started_at) >= ?1 ORDER BY id LIMIT 1",
-                    [cutoff],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let end = first_kept.unwrap_or(i64::MAX);
+            // Both are pruned from the oldest forward, up to the first within the retention.
+            let end = self
+                .first_since("SELECT id FROM runs WHERE coalesce(finished_at, started_at) >= ?1", cutoff)?;
             while let n @ 1.. = self.timed(&mut out, |tx| prune_runs(tx, end, &kept))? {
                 out.runs += n;
             }
-            // The first entry within the retention period: everything before it goes.
-            let first_kept: Option<i64> = self
-                .conn
-                .query_row("SELECT id FROM audit WHERE at >= ?1 ORDER BY id LIMIT 1", [cutoff], |r| r.get(0))
-                .optional()?;
-            let end = first_kept.unwrap_or(i64::MAX);
+            let end = self.first_since("SELECT id FROM audit WHERE at >= ?1", cutoff)?;
             while let n @ 1.. = self.timed(&mut out, |tx| prune_audit(tx, end))? {
                 out.audit += n;
             }
         }
         self.give_pages_back(&mut out)?;
         Ok(out)
+    }
+
+    /// The first id `select` finds at or after `cutoff`, in id order (scanning from the oldest,
+    /// which pruning leaves young); past the last id when there is none.
+    fn first_since(&self, select: &str, cutoff: i64) -> Result<i64> {
+        let first = self.conn.query_row(&format!("{select} ORDER BY id LIMIT 1"), [cutoff], |r| r.get(0));
+        Ok(first.optional()?.unwrap_or(i64::MAX))
     }
 
     /// Gives the free pages back to the file system, [`VACUUM_STEP`] per transaction, in a
