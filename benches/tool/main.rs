@@ -5,11 +5,13 @@
 //! scimsync-bench parse FILE [--parts]             time the LDIF reader alone over a file
 //! scimsync-bench loopback --port PORT             a stand-in HTTP server for measurement only
 //! scimsync-bench read-source CONFIG [--searches]  time the configured source's read alone
+//! scimsync-bench retention --dir DIR --users N     the state database over a simulated year
 //! ```
 
 mod confirm;
 mod fill;
 mod loopback;
+mod retention;
 
 use std::time::Instant;
 
@@ -24,7 +26,10 @@ fn main() -> anyhow::Result<()> {
         Some("parse") => parse(args),
         Some("loopback") => Ok(loopback::main(args)?),
         Some("read-source") => read_source(args),
-        _ => anyhow::bail!("usage: scimsync-bench fill|parse|loopback|read-source … (see benches/README.md)"),
+        Some("retention") => retention::main(args),
+        _ => anyhow::bail!(
+            "usage: scimsync-bench fill|parse|loopback|read-source|retention … (see benches/README.md)"
+        ),
     }
 }
 
