@@ -207,6 +207,8 @@ fn a_backup_is_a_checked_private_copy_and_never_overwrites_unasked() {
     assert_eq!(Store::open(&copy).unwrap().load_snapshot().unwrap().users.len(), 300, "left as it was");
     backup::backup(&path, &copy, true).unwrap();
     assert_eq!(Store::open(&copy).unwrap().load_snapshot().unwrap().users.len(), 310);
+    let itself = backup::backup(&path, &dir.path().join("./state.db"), true).unwrap_err();
+    assert!(itself.to_string().contains("the state database itself"), "{itself}");
     let missing = backup::backup(&dir.path().join("none.db"), &dir.path().join("x.db"), false).unwrap_err();
     assert!(missing.to_string().contains("no state database"), "{missing}");
 }

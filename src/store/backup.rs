@@ -22,6 +22,8 @@ const STEP_PAGES: i32 = 1024;
 pub enum BackupError {
     #[error("{0} exists: pass --force to replace it, or choose another file")]
     Exists(PathBuf),
+    #[error("{0} is the state database itself: choose another file")]
+    Itself(PathBuf),
     #[error("there is no state database at {0} (check state.path): nothing to back up")]
     NoSource(PathBuf),
     #[error("cannot write the backup {path}")]
@@ -57,6 +59,10 @@ pub struct Backup {
 /// Copies the state database at `state` to `file`, as described in the module's docs.
 pub fn backup(state: &Path, file: &Path, force: bool) -> Result<Backup, BackupError> {
     let started = Instant::now();
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    if same(file, state) {
+        return Err(BackupError::Itself(file.to_owned()));
+    }
     if !force && file.exists() {
         return Err(BackupError::Exists(file.to_owned()));
     }
