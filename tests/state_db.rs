@@ -230,3 +230,36 @@ fn retention_is_a_year_unless_set_and_zero_keeps_everything() {
     let err = scimsync::config::load(&site.config).unwrap_err().to_string();
     assert!(err.contains("state.retention_days"), "{err}");
 }
+
+#[test]
+fn a_backup_in_many_steps_beside_a_writer_is_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    // About 4,000 pages: the copy takes several steps of 1,024.
+    sync_run(&mut store, 0, 0..30_000);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let copy = dir.path().join("copy.db");
+    let commits = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                sync_run(&mut store, DAY, 30_000 + n * 50..30_000 + (n + 1) * 50);
+                n += 1;
+            }
+            n
+        });
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        backup::backup(&path, &copy, false).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        writer.join().unwrap()
+    });
+    assert!(commits > 0);
+    let copy = Store::open(&copy).unwrap();
+    let users = copy.load_snapshot().unwrap().users.len();
+    // Each commit wrote its users, their audit rows and their counts together.
+    assert_eq!(copy.audit(None, u32::MAX).unwrap().len(), users);
+    let done = totals(&copy).1.iter().map(|(_, _, n)| *n).sum::<u64>();
+    assert_eq!(done, users as u64);
+    assert_eq!(users % 50, 0);
+}
