@@ -3,7 +3,8 @@
 # says: `apt install ./scimsync_*.deb`, put the token, edit /etc/scimsync/scimsync.toml,
 # `systemctl enable --now scimsync` — and a second directory as the instance `scimsync@acme`.
 # Passes when both services are active, have applied the bundled demo directory to a real
-# scim2-server on the host (35 users each, in their own tenants) and keep their own state.
+# scim2-server on the host (35 users each, in their own tenants), keep their own state, and an
+# upgrade restarts both and keeps the edited config.
 #
 #   scripts/deb-boot-check.sh target/debian/scimsync_*.deb
 #
@@ -111,6 +112,15 @@ scimsync --config /etc/scimsync/acme.toml status || fail "scimsync status of acm
 test -s /var/lib/scimsync/state.db || fail "no state database in /var/lib/scimsync"
 test -s /var/lib/scimsync-acme/state.db || fail "no state database in /var/lib/scimsync-acme"
 systemd-analyze security scimsync.service --no-pager | tail -1
+
+# An upgrade (here: the same package again) restarts what runs, the instance too, and keeps the
+# edited config.
+before="\$(systemctl show -P MainPID scimsync) \$(systemctl show -P MainPID scimsync@acme)"
+apt-get install -y -q --reinstall ./$(basename "$deb") || fail "apt install --reinstall"
+after="\$(systemctl show -P MainPID scimsync) \$(systemctl show -P MainPID scimsync@acme)"
+for unit in scimsync scimsync@acme; do systemctl is-active "\$unit" || fail "\$unit is not active after the upgrade"; done
+for pid in \$after; do case " \$before " in *" \$pid "*) fail "a service was not restarted by the upgrade (\$before -> \$after)";; esac; done
+grep -q '127.0.0.1:$port/main' /etc/scimsync/scimsync.toml || fail "the upgrade replaced the edited config"
 echo "DEB-CHECK OK"
 systemctl poweroff
 EOF
@@ -148,4 +158,4 @@ for tenant in main acme; do
         python3 -c 'import json, sys; print(json.load(sys.stdin)["totalResults"])')
     [[ $n == 35 ]] || die "tenant $tenant holds $n users after the first run, not the demo's 35"
 done
-log "deb boot check passed: both services active, 35 users in each tenant (console: $work/console.log)"
+log "deb boot check passed: both services active, 35 users in each tenant, both restarted by an upgrade (console: $work/console.log)"
