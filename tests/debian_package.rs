@@ -96,6 +96,7 @@ fn the_package_puts_every_file_where_debian_and_systemd_expect_it() {
     assert_eq!(field("Version"), format!("{}-1", env!("CARGO_PKG_VERSION")));
     assert_eq!(field("Section"), "admin");
     assert!(field("Depends").contains("libc6"), "Depends: {}", field("Depends"));
+    assert!(field("Depends").contains("ca-certificates"), "Depends: {}", field("Depends"));
     let info = run(Command::new("dpkg-deb").arg("-I").arg(&deb));
     assert!(info.contains(" conffiles") && info.contains(" postinst"), "{info}");
 
