@@ -153,3 +153,22 @@ async fn a_scim_source_behind_a_self_signed_certificate_needs_source_ca_file() {
     let err = scimsync::source::read(&wrong).await.unwrap_err().to_string();
     assert!(err.contains("source.ca_file"), "another CA does not vouch for it: {err}");
 }
+
+/// A host without the platform's CA certificates (a minimal Debian without ca-certificates) gets
+/// a message that says what is missing and what to install, not reqwest's "builder error".
+#[test]
+fn no_platform_certificates_is_said_with_what_to_install() {
+    let site = support::site::Site::with_url("https://127.0.0.1:1/scim/v2", "token", "", "");
+    site.write_source(&support::site::person("ada", "Ada", "Lovelace", 1, &[]));
+    let empty = tempfile::tempdir().unwrap();
+    let out = site
+        .command(&["sync"])
+        .env("SSL_CERT_FILE", empty.path().join("none.pem"))
+        .env("SSL_CERT_DIR", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No CA certificates were loaded from the system"), "{stderr}");
+    assert!(stderr.contains("install ca-certificates") && stderr.contains("target.ca_file"), "{stderr}");
+}

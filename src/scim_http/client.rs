@@ -40,7 +40,24 @@ pub fn http_client(
         }
         builder = builder.tls_certs_merge(certs);
     }
-    builder.build().map_err(|e| format!("cannot set up the HTTP client: {e}"))
+    builder.build().map_err(|e| {
+        // reqwest says only "builder error"; the cause is in its sources.
+        let mut said = format!("cannot set up the HTTP client: {e}");
+        let mut next = std::error::Error::source(&e);
+        while let Some(cause) = next {
+            said.push_str(&format!(": {cause}"));
+            next = cause.source();
+        }
+        if ca_file.is_none() {
+            said.push_str(
+                " (the platform's CA certificates are read from /etc/ssl/certs: on Debian, install \
+                 ca-certificates; or name the target's CA in ",
+            );
+            said.push_str(ca_key);
+            said.push(')');
+        }
+        said
+    })
 }
 
 #[cfg(test)]
