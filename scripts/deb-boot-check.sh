@@ -106,6 +106,8 @@ for unit in scimsync scimsync@acme; do
     done
     systemctl is-active "\$unit" || fail "\$unit is not active"
     systemctl status "\$unit" --no-pager | cat
+    systemctl status "\$unit" --no-pager | grep -q 'last run [0-9:]*: 35 users created' ||
+        fail "\$unit's first run did not create the demo's 35 users"
 done
 scimsync status || fail "scimsync status"
 scimsync --config /etc/scimsync/acme.toml status || fail "scimsync status of acme"
