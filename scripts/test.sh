@@ -145,10 +145,15 @@ export LDAPSEARCH_BIN=${LDAPSEARCH_BIN:-$(find_prog ldapsearch)}
 
 # Samba (samba, samba-tool, ldbadd) and openssl for scripts/samba-ad.sh, which runs the Active
 # Directory domain controller of tests/ldap_samba.rs (that test needs root: samba binds the fixed
-# ports 389 and 636). About 34 MB to download. No service starts during the install; the
+# ports 389 and 636). Some 40 MB to download. No service starts during the install; the
 # packages' own daemons (smbd, nmbd, samba-ad-dc) are not used.
+# A domain controller also needs what samba only recommends (so --no-install-recommends leaves it
+# out): the AD schema (samba-ad-provision), the directory's ldb modules (samba-dsdb-modules) and
+# the sysvol ACL module (samba-vfs-modules); `samba-tool domain provision` fails without each.
+SAMBA_PACKAGES=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules ldb-tools openssl)
 have_samba_tools() {
-    [[ -n $(find_prog samba) && -n $(find_prog samba-tool) && -n $(find_prog ldbadd) && -n $(find_prog openssl) ]]
+    [[ -n $(find_prog samba) && -n $(find_prog samba-tool) && -n $(find_prog ldbadd) && -n $(find_prog openssl) ]] &&
+        [[ $(dpkg-query -W -f='${Status}\n' "${SAMBA_PACKAGES[@]}" 2>/dev/null | grep -c 'install ok installed') == "${#SAMBA_PACKAGES[@]}" ]]
 }
 if have_samba_tools; then
     log "Samba present"
@@ -156,9 +161,9 @@ else
     t_samba=$SECONDS
     command -v apt-get >/dev/null ||
         die "samba/samba-tool/ldbadd are missing and there is no apt-get: install Samba (AD DC) and ldb-tools by hand"
-    log "installing samba and ldb-tools (apt, about 34 MB)"
-    apt_install_no_start samba ldb-tools openssl
-    have_samba_tools || die "samba, samba-tool, ldbadd or openssl still missing after the apt install"
+    log "installing ${SAMBA_PACKAGES[*]} (apt, some 40 MB)"
+    apt_install_no_start "${SAMBA_PACKAGES[@]}"
+    have_samba_tools || die "one of ${SAMBA_PACKAGES[*]} is still missing after the apt install"
     log "Samba installed in $((SECONDS - t_samba)) s"
 fi
 
