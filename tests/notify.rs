@@ -112,42 +112,41 @@ impl SmtpServer {
     /// With aiosmtpd's TLS options (`--tlscert`/`--tlskey` for STARTTLS, required by it;
     /// `--smtpscert`/`--smtpskey` for TLS from the first byte).
     fn start_with(tls: &[&str]) -> SmtpServer {
-        let maildir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new(aiosmtpd_python())
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(tls)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.path().join("mail"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port} within 20 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        SmtpServer { child, port, maildir }
+        SmtpServer::spawn(|port, mail| {
+            let mut cmd = Command::new(aiosmtpd_python());
+            cmd.args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+                .args(tls)
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(mail);
+            cmd
+        })
     }
 
     /// aiosmtpd with STARTTLS (the test certificate) and SMTP AUTH required, accepting only
     /// `user` / `password` (`tests/support/smtp_auth.py`).
     fn start_auth(user: &str, password: &str) -> SmtpServer {
+        let tls = |name: &str| support::test_data(&format!("tls/{name}"));
+        SmtpServer::spawn(|port, mail| {
+            let mut cmd = Command::new(aiosmtpd_python());
+            cmd.arg(support::repo_root().join("tests/support/smtp_auth.py"))
+                .arg(port.to_string())
+                .arg(mail)
+                .args([tls("server.pem"), tls("server.key")])
+                .args([user, password])
+                .stdin(Stdio::piped());
+            cmd
+        })
+    }
+
+    /// Runs the server `command(port, maildir)` makes on a free port and waits until it listens.
+    fn spawn(command: impl FnOnce(u16, PathBuf) -> Command) -> SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let tls = |name: &str| support::test_data(&format!("tls/{name}"));
-        let child = Command::new(aiosmtpd_python())
-            .arg(support::repo_root().join("tests/support/smtp_auth.py"))
-            .arg(port.to_string())
-            .arg(maildir.path().join("mail"))
-            .args([tls("server.pem"), tls("server.key")])
-            .args([user, password])
-            .stdin(Stdio::piped())
+        let child = command(port, maildir.path().join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start aiosmtpd with AUTH");
+            .expect("start aiosmtpd");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port} within 20 s");
