@@ -54,22 +54,10 @@ die() {
     exit 1
 }
 
-# find_prog VAR NAME: $VAR if set, else NAME on PATH, else in the sbin directories.
+source "$ROOT/scripts/lib.sh"
+# find_prog VAR NAME: the program (`prog_path`), or a clear stop.
 find_prog() {
-    local var=$1 name=$2 dir
-    if [[ -n ${!var:-} ]]; then
-        [[ -x ${!var} ]] || die "$var=${!var} is not an executable"
-        printf '%s\n' "${!var}"
-        return
-    fi
-    command -v "$name" 2>/dev/null && return
-    for dir in /usr/sbin /usr/local/sbin /sbin; do
-        [[ -x $dir/$name ]] && {
-            printf '%s\n' "$dir/$name"
-            return
-        }
-    done
-    die "'$name' not found (PATH, /usr/sbin): run scripts/test.sh, which installs slapd and ldap-utils"
+    prog_path "$2" "$1" || die "'$2' not found (\$$1, PATH, /usr/sbin) or \$$1 is not an executable: run scripts/test.sh, which installs slapd and ldap-utils"
 }
 SLAPD=$(find_prog SLAPD_BIN slapd)
 SLAPADD=$(find_prog SLAPADD_BIN slapadd)
@@ -113,13 +101,7 @@ L=$WORK/ldap$USERS
 SLAPD_PID=
 stop_slapd() {
     [[ -n $SLAPD_PID ]] || return 0
-    kill "$SLAPD_PID" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$SLAPD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SLAPD_PID" 2>/dev/null || true
-    wait "$SLAPD_PID" 2>/dev/null || true
+    stop_pid "$SLAPD_PID"
     SLAPD_PID=
 }
 cleanup() {

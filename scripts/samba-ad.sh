@@ -56,19 +56,10 @@ dir=$(cd "$2" && pwd)
 [[ $dir != *"'"* ]] || die "DIR must not contain a single quote: '$dir'"
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 
-# find_prog NAME: NAME on PATH, else in the sbin directories.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# find_prog NAME: the program (`prog_path`), or a clear stop.
 find_prog() {
-    local name=$1 d
-    if command -v "$name" 2>/dev/null; then
-        return
-    fi
-    for d in /usr/sbin /usr/local/sbin /sbin; do
-        if [[ -x $d/$name ]]; then
-            printf '%s\n' "$d/$name"
-            return
-        fi
-    done
-    die "'$name' not found (PATH, /usr/sbin): apt-get install samba ldb-tools ldap-utils openssl"
+    prog_path "$1" || die "'$1' not found (PATH, /usr/sbin): apt-get install samba ldb-tools ldap-utils openssl"
 }
 
 # The client tools must not read /etc/ldap/ldap.conf or ~/.ldaprc.
@@ -82,12 +73,7 @@ stop_samba() {
     local pid
     [[ -f $dir/samba.pid ]] || return 0
     pid=$(cat "$dir/samba.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    stop_pid "$pid"
     rm -f "$dir/samba.pid"
 }
 

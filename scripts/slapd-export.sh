@@ -32,24 +32,10 @@ mkdir -p "$outdir" || die "cannot create output directory '$outdir'"
 outdir=$(cd "$outdir" && pwd)
 input=$(cd "$(dirname "$input")" && pwd)/$(basename "$input")
 
-# find_prog VAR NAME: $VAR if set, else NAME on PATH, else in the sbin directories.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# find_prog VAR NAME: the program (`prog_path`), or a clear stop.
 find_prog() {
-    local var=$1 name=$2 dir
-    if [[ -n ${!var:-} ]]; then
-        [[ -x ${!var} ]] || die "$var=${!var} is not an executable"
-        printf '%s\n' "${!var}"
-        return
-    fi
-    if command -v "$name" 2>/dev/null; then
-        return
-    fi
-    for dir in /usr/sbin /usr/local/sbin /sbin; do
-        if [[ -x $dir/$name ]]; then
-            printf '%s\n' "$dir/$name"
-            return
-        fi
-    done
-    die "'$name' not found (PATH, /usr/sbin): run scripts/test.sh, which installs slapd and ldap-utils"
+    prog_path "$2" "$1" || die "'$2' not found (\$$1, PATH, /usr/sbin) or \$$1 is not an executable: run scripts/test.sh, which installs slapd and ldap-utils"
 }
 slapd=$(find_prog SLAPD_BIN slapd)
 slapadd=$(find_prog SLAPADD_BIN slapadd)
@@ -82,13 +68,7 @@ slapd_pid=
 # Stops our slapd: SIGTERM (it shuts down cleanly in milliseconds), SIGKILL after 10 s.
 stop_slapd() {
     [[ -n $slapd_pid ]] || return 0
-    kill "$slapd_pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$slapd_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$slapd_pid" 2>/dev/null || true
-    wait "$slapd_pid" 2>/dev/null || true
+    stop_pid "$slapd_pid"
     slapd_pid=
 }
 cleanup() {

@@ -37,20 +37,10 @@ as_root() {
     fi
 }
 
-# find_prog NAME: NAME on PATH, else in the sbin directories (slapd and slapcat live in
-# /usr/sbin, which is not on a normal user's PATH). Prints nothing when it is missing.
+source scripts/lib.sh
+# find_prog NAME: the program (`prog_path`); prints nothing when it is missing.
 find_prog() {
-    local name=$1 dir
-    if command -v "$name" 2>/dev/null; then
-        return 0
-    fi
-    for dir in /usr/sbin /usr/local/sbin /sbin; do
-        if [[ -x $dir/$name ]]; then
-            printf '%s\n' "$dir/$name"
-            return 0
-        fi
-    done
-    return 0
+    prog_path "$1" || true
 }
 
 have_ldap_tools() {
